@@ -1,0 +1,15 @@
+#!/usr/bin/env python3
+"""qBittorrent's "Run external program on torrent finished": ``hook.py %K``.
+
+Also the command line for sweeps and manual moves; see ``hook.py --help``.
+"""
+
+import os
+import sys
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from mover.logs import close_inherited_fds
+    close_inherited_fds()
+    from mover.cli import main
+    sys.exit(main())

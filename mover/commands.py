@@ -1,0 +1,94 @@
+"""Pure functions that build the argv of every external command.
+
+Nothing here runs anything (``mover.runner`` does). Names never pass through
+a shell: argv lists locally, ``shlex.join`` for the one string OpenSSH and
+rsync's ``-e`` hand to the remote side, and rsync's secluded (protected)
+arguments plus ``--files-from --from0`` for file names.
+"""
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from mover.config import ServerConfig
+
+PARTIAL_DIR = ".torrent-mover-partial"
+
+
+@dataclass(frozen=True)
+class Command:
+    """An argv plus the extra environment it needs (e.g. SSHPASS, never in argv)."""
+
+    argv: List[str]
+    env: Dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def ssh_options(server: ServerConfig, connect_timeout: int = 20) -> List[str]:
+    """Return OpenSSH argv (``ssh`` and options) that verify the host key strictly."""
+    argv = ["ssh", "-p", str(server.port),
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", f"UserKnownHostsFile={server.known_hosts}",
+            "-o", f"ConnectTimeout={connect_timeout}",
+            "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+            "-o", "Compression=no", "-o", "LogLevel=ERROR"]
+    if server.key_file:
+        argv += ["-i", server.key_file, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+    else:
+        argv += ["-o", "PreferredAuthentications=password,keyboard-interactive",
+                 "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1"]
+    return argv
+
+
+def _password_wrap(argv: List[str], server: Optional[ServerConfig]) -> Command:
+    """Prefix ``sshpass -e`` when the server uses a password (given via env)."""
+    if server is not None and not server.key_file and server.password:
+        return Command(["sshpass", "-e"] + argv, {"SSHPASS": server.password})
+    return Command(argv)
+
+
+def remote_spec(server: Optional[ServerConfig], path: str) -> str:
+    """Return rsync's location for ``path``: plain when local, ``user@host:path`` remote."""
+    if server is None:
+        return path
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    return f"{server.username}@{host}:{path}"
+
+
+def rsync(src_root: str, dst_root: str, list_file: str,
+          server: Optional[ServerConfig], checksum: bool = False,
+          bwlimit_kbps: int = 0) -> Command:
+    """Return the rsync Command copying the files named in ``list_file``.
+
+    ``list_file`` holds NUL-separated paths relative to ``src_root``;
+    ``src_root``/``dst_root`` are folders, already in remote_spec form where
+    remote (at most one side is remote). Partial files are kept in
+    PARTIAL_DIR for resuming and renamed into place when complete.
+    ``checksum`` compares content, not size and time, and sends deltas.
+    """
+    argv = ["rsync", "--recursive", "--times", "--secluded-args",
+            "--files-from", list_file, "--from0",
+            "--partial-dir", PARTIAL_DIR, "--info=progress2,name0", "--outbuf=L"]
+    if checksum:
+        argv += ["--checksum", "--no-whole-file"]
+    if bwlimit_kbps:
+        argv += [f"--bwlimit={bwlimit_kbps}"]
+    if server is not None:
+        argv += ["-e", shlex.join(ssh_options(server))]
+    argv += ["--", src_root.rstrip("/") + "/", dst_root.rstrip("/") + "/"]
+    return _password_wrap(argv, server)
+
+
+def ssh_keyscan_hint(server: ServerConfig) -> str:
+    """Return the command a user runs to record the server's host key."""
+    return (f"ssh-keyscan -p {server.port} {shlex.quote(server.host)} "
+            f">> {shlex.quote(server.known_hosts)}  (check the fingerprint first)")
+
+
+def df(path: str) -> List[str]:
+    """Return argv printing free space (POSIX format, KiB) of ``path``."""
+    return ["df", "-Pk", "--", path]
+
+
+def remote(argv: List[str]) -> str:
+    """Return the one string an SSH exec request carries, every word quoted."""
+    return shlex.join(argv)

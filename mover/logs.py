@@ -1,0 +1,53 @@
+"""Logging to stderr and to a rotating file under the platformdirs log dir."""
+
+import logging
+import logging.handlers
+import os
+import sys
+
+from state import paths
+
+FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+
+
+def setup(verbose: bool = False) -> None:
+    """Send the mover's logs to stderr (INFO, or DEBUG when verbose) and to a file."""
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if verbose else logging.INFO)
+    console.setFormatter(logging.Formatter("torrent-mover: %(message)s"))
+    root.addHandler(console)
+    try:
+        path = paths.log_dir() / "torrent-mover.log"
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000,
+                                                       backupCount=3, encoding="utf-8")
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter(FORMAT))
+        root.addHandler(handler)
+    except OSError as exc:
+        logging.getLogger("mover").warning("cannot write the log file: %s", exc)
+    for noisy in ("paramiko", "urllib3", "qbittorrentapi", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def close_inherited_fds() -> None:
+    """Close every descriptor above 2 and point stdin at /dev/null.
+
+    qBittorrent starts the hook with its own sockets open; keeping them would
+    stop a restarted qBittorrent from binding its ports.
+    """
+    try:
+        maximum = os.sysconf("SC_OPEN_MAX")
+    except (ValueError, OSError):
+        maximum = 4096
+    os.closerange(3, maximum)
+    try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        if null != 0:
+            os.close(null)
+    except OSError:
+        pass

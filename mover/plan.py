@@ -1,0 +1,100 @@
+"""The plan of one move: which files go where. Pure functions, no I/O.
+
+The file list comes from the source client's ``torrents/files`` (never a
+directory walk), so only the torrent's own files move, whatever else lies in
+the save path.
+"""
+
+import posixpath
+from dataclasses import dataclass
+from typing import Iterable, List, Sequence, Tuple
+
+from mover.errors import ProvisioningError
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One file: its path relative to the save path, size, and both absolute paths."""
+
+    rel: str
+    size: int
+    src: str
+    dst: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a move needs to know about one torrent."""
+
+    hash: str
+    name: str
+    category: str
+    tags: Tuple[str, ...]
+    src_save_path: str
+    dst_root: str            # destination_path: where files are written
+    dst_save_path: str       # remote_destination_path: what the destination client is told
+    files: Tuple[FileItem, ...]
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def describe(self) -> List[str]:
+        """Return human-readable lines describing the plan."""
+        lines = [f"torrent  {self.name} ({self.hash})",
+                 f"category {self.category or '-'}  tags {','.join(self.tags) or '-'}",
+                 f"size     {self.total_size} bytes in {len(self.files)} file(s)",
+                 f"from     {self.src_save_path}",
+                 f"to       {self.dst_root} (destination client save path "
+                 f"{self.dst_save_path})"]
+        lines += [f"  {f.rel}  ({f.size} bytes)" for f in self.files]
+        return lines
+
+
+def safe_relative(name: str) -> str:
+    """Return ``name`` normalised as a relative POSIX path.
+
+    Raise ProvisioningError for an absolute path or one that climbs out with "..".
+    """
+    norm = posixpath.normpath(name.replace("\\", "/")) if name else ""
+    if not norm or norm.startswith("/") or norm == ".." or norm.startswith("../") \
+            or "/../" in norm or norm == ".":
+        raise ProvisioningError(f"refusing the unsafe file name {name!r} in the torrent")
+    return norm
+
+
+def build(torrent_hash: str, name: str, category: str, tags: Sequence[str],
+          save_path: str, files: Iterable[Tuple[str, int]],
+          dst_root: str, dst_save_path: str) -> Plan:
+    """Return the Plan for a torrent whose ``files`` are (name, size) pairs."""
+    items = []
+    for rel_name, size in files:
+        rel = safe_relative(rel_name)
+        items.append(FileItem(rel=rel, size=int(size),
+                              src=posixpath.join(save_path, rel),
+                              dst=posixpath.join(dst_root, rel)))
+    return Plan(hash=torrent_hash, name=name, category=category, tags=tuple(tags),
+                src_save_path=save_path.rstrip("/") or "/", dst_root=dst_root,
+                dst_save_path=dst_save_path, files=tuple(items))
+
+
+def shared_files(plan: Plan, others: Iterable[Tuple[str, Iterable[str]]]) -> List[str]:
+    """Return the source paths of ``plan`` that another torrent also uses.
+
+    ``others`` yields (save_path, file names) of every other source torrent.
+    """
+    mine = {posixpath.normpath(f.src) for f in plan.files}
+    shared = set()
+    for save_path, names in others:
+        for rel in names:
+            path = posixpath.normpath(posixpath.join(save_path, rel))
+            if path in mine:
+                shared.add(path)
+    return sorted(shared)
+
+
+def relocate(plan: Plan, root: str) -> Plan:
+    """Return a copy of ``plan`` whose destination files are under ``root`` instead."""
+    files = tuple(FileItem(rel=f.rel, size=f.size, src=f.src,
+                           dst=posixpath.join(root, f.rel)) for f in plan.files)
+    return Plan(**{**plan.__dict__, "files": files, "dst_root": root})

@@ -1,0 +1,256 @@
+"""The only module that talks to qBittorrent (through qbittorrent-api).
+
+Differences between qBittorrent 4.x (API 2.8) and 5.x (API 2.11+) end here:
+state names (``pausedUP`` vs ``stoppedUP``) map onto one ``TorrentState``
+enum with predicates, and stop/start go through qbittorrent-api, which picks
+the endpoint by API version. Every API failure becomes a ClientError whose
+message names the client ("source"/"destination") and its address.
+"""
+
+import contextlib
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
+
+from mover.config import ClientConfig
+from mover.errors import ClientAuthError, ClientError
+
+log = logging.getLogger("mover.qbit")
+
+
+class TorrentState(str, enum.Enum):
+    """A torrent's ``state`` as the Web API reports it (4.x and 5.x names)."""
+
+    ERROR = "error"
+    MISSING_FILES = "missingFiles"
+    UPLOADING = "uploading"
+    PAUSED_UP = "pausedUP"
+    STOPPED_UP = "stoppedUP"
+    QUEUED_UP = "queuedUP"
+    STALLED_UP = "stalledUP"
+    CHECKING_UP = "checkingUP"
+    FORCED_UP = "forcedUP"
+    ALLOCATING = "allocating"
+    DOWNLOADING = "downloading"
+    META_DL = "metaDL"
+    FORCED_META_DL = "forcedMetaDL"
+    PAUSED_DL = "pausedDL"
+    STOPPED_DL = "stoppedDL"
+    QUEUED_DL = "queuedDL"
+    STALLED_DL = "stalledDL"
+    CHECKING_DL = "checkingDL"
+    FORCED_DL = "forcedDL"
+    CHECKING_RESUME_DATA = "checkingResumeData"
+    MOVING = "moving"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def parse(cls, value: str) -> "TorrentState":
+        """Return the member for ``value``; unknown strings give UNKNOWN."""
+        try:
+            return cls(value)
+        except ValueError:
+            return cls.UNKNOWN
+
+    @property
+    def is_checking(self) -> bool:
+        return self in (TorrentState.CHECKING_UP, TorrentState.CHECKING_DL,
+                        TorrentState.CHECKING_RESUME_DATA)
+
+    @property
+    def is_transient(self) -> bool:
+        """True while qBittorrent is busy with the files (check, move, allocate)."""
+        return self.is_checking or self in (TorrentState.MOVING, TorrentState.ALLOCATING,
+                                            TorrentState.META_DL, TorrentState.UNKNOWN,
+                                            TorrentState.FORCED_META_DL)
+
+    @property
+    def is_stopped(self) -> bool:
+        return self in (TorrentState.PAUSED_UP, TorrentState.STOPPED_UP,
+                        TorrentState.PAUSED_DL, TorrentState.STOPPED_DL)
+
+    @property
+    def is_errored(self) -> bool:
+        return self in (TorrentState.ERROR, TorrentState.MISSING_FILES)
+
+    @property
+    def is_upload(self) -> bool:
+        """True for the seeding-side states (the data is complete)."""
+        return self in (TorrentState.UPLOADING, TorrentState.PAUSED_UP,
+                        TorrentState.STOPPED_UP, TorrentState.QUEUED_UP,
+                        TorrentState.STALLED_UP, TorrentState.CHECKING_UP,
+                        TorrentState.FORCED_UP)
+
+
+@dataclass(frozen=True)
+class Torrent:
+    """The fields of ``torrents/info`` the mover uses."""
+
+    hash: str
+    name: str
+    state: TorrentState
+    progress: float
+    save_path: str
+    content_path: str
+    category: str
+    tags: tuple
+    size: int
+    amount_left: int
+
+    @property
+    def is_complete(self) -> bool:
+        """True when every wanted byte is present and qBittorrent is not busy."""
+        return self.progress >= 1.0 and self.amount_left == 0 \
+            and not self.state.is_transient and not self.state.is_errored
+
+
+@dataclass(frozen=True)
+class TorrentFile:
+    """One entry of ``torrents/files``: ``name`` is relative to the save path."""
+
+    index: int
+    name: str
+    size: int
+    progress: float
+    priority: int
+
+
+def _torrent(raw) -> Torrent:
+    tags = tuple(t.strip() for t in (raw.get("tags") or "").split(",") if t.strip())
+    return Torrent(hash=raw["hash"], name=raw["name"],
+                   state=TorrentState.parse(raw["state"]),
+                   progress=float(raw["progress"]), save_path=raw["save_path"],
+                   content_path=raw.get("content_path", ""),
+                   category=raw.get("category", "") or "", tags=tags,
+                   size=int(raw.get("size", 0)),
+                   amount_left=int(raw.get("amount_left", 0)))
+
+
+class Qbit:
+    """One logged-in qBittorrent Web API client."""
+
+    def __init__(self, cfg: ClientConfig):
+        import qbittorrentapi
+        self.cfg, self.label = cfg, cfg.label
+        self._api_mod = qbittorrentapi
+        self.client = qbittorrentapi.Client(
+            host=cfg.host, port=cfg.port, username=cfg.username, password=cfg.password,
+            VERIFY_WEBUI_CERTIFICATE=cfg.verify_cert,
+            REQUESTS_ARGS={"timeout": (10, 60)},
+            DISABLE_LOGGING_DEBUG_OUTPUT=True)
+        with self._call("log in"):
+            self.client.auth_log_in()
+        self.api_version = self.client.app_web_api_version()
+
+    @contextlib.contextmanager
+    def _call(self, what: str) -> Iterator[None]:
+        """Turn qbittorrent-api exceptions raised inside into ClientError."""
+        api = self._api_mod
+        where = f"the {self.label} qBittorrent at {self.cfg.url}"
+        try:
+            yield
+        except api.LoginFailed:
+            raise ClientAuthError(f"{where} refused the username/password "
+                                  f"([{self.label.upper()}_CLIENT] username, password)") from None
+        except api.Forbidden403Error:
+            raise ClientAuthError(f"{where} answered 403 Forbidden to '{what}' "
+                                  f"(wrong credentials, or this IP is banned)") from None
+        except api.APIConnectionError as exc:
+            raise ClientError(f"cannot reach {where} to {what}: "
+                              f"{type(exc).__name__}") from None
+        except api.APIError as exc:
+            raise ClientError(f"{where} failed to {what}: {exc}") from None
+
+    def torrent(self, torrent_hash: str) -> Optional[Torrent]:
+        """Return the torrent with this hash, or None if the client lacks it."""
+        with self._call("list torrents"):
+            found = self.client.torrents_info(torrent_hashes=torrent_hash)
+        return _torrent(found[0]) if found else None
+
+    def torrents(self, category: Optional[str] = None) -> List[Torrent]:
+        """Return every torrent, or those in ``category`` when given."""
+        with self._call("list torrents"):
+            found = self.client.torrents_info(category=category) if category \
+                else self.client.torrents_info()
+        return [_torrent(t) for t in found]
+
+    def files(self, torrent_hash: str) -> List[TorrentFile]:
+        """Return the torrent's files in index order."""
+        with self._call("list the torrent's files"):
+            found = self.client.torrents_files(torrent_hash=torrent_hash)
+        return [TorrentFile(index=int(f.get("index", i)), name=f["name"],
+                            size=int(f["size"]), progress=float(f["progress"]),
+                            priority=int(f["priority"])) for i, f in enumerate(found)]
+
+    def export(self, torrent_hash: str) -> bytes:
+        """Return the .torrent file's bytes (needs qBittorrent 4.5.0+)."""
+        with self._call("export the .torrent"):
+            return self.client.torrents_export(torrent_hash=torrent_hash)
+
+    def ensure_category(self, name: str) -> None:
+        """Create category ``name`` unless it exists (an empty name is no category)."""
+        if not name:
+            return
+        with self._call("list categories"):
+            existing = self.client.torrent_categories.categories
+        if name not in existing:
+            with self._call(f"create category {name!r}"):
+                try:
+                    self.client.torrents_create_category(name=name)
+                except self._api_mod.Conflict409Error:
+                    pass
+
+    def add(self, torrent_bytes: bytes, save_path: str, category: str,
+            tags: tuple, skip_checking: bool = False) -> None:
+        """Add a torrent stopped, at ``save_path``, layout Original, automatic management off.
+
+        A torrent the client already has is not an error. Returns once the
+        request is accepted; the caller polls ``torrent()`` for it to appear.
+        """
+        self.ensure_category(category)
+        with self._call("add the torrent"):
+            try:
+                answer = self.client.torrents_add(
+                    torrent_files={"torrent": torrent_bytes}, save_path=save_path,
+                    category=category or None, tags=list(tags) or None,
+                    is_stopped=True, use_auto_torrent_management=False,
+                    content_layout="Original", is_skip_checking=skip_checking)
+            except self._api_mod.Conflict409Error:
+                answer = "Ok."
+        log.debug("%s add answered %r", self.label, answer)
+
+    def recheck(self, torrent_hash: str) -> None:
+        with self._call("recheck the torrent"):
+            self.client.torrents_recheck(torrent_hashes=torrent_hash)
+
+    def start(self, torrent_hash: str) -> None:
+        with self._call("start the torrent"):
+            self.client.torrents_start(torrent_hashes=torrent_hash)
+
+    def stop(self, torrent_hash: str) -> None:
+        with self._call("stop the torrent"):
+            self.client.torrents_stop(torrent_hashes=torrent_hash)
+
+    def set_category(self, torrent_hash: str, category: str) -> None:
+        self.ensure_category(category)
+        with self._call(f"set category {category!r}"):
+            self.client.torrents_set_category(category=category, torrent_hashes=torrent_hash)
+
+    def delete(self, torrent_hash: str, delete_files: bool) -> None:
+        """Remove the torrent, with its files only when ``delete_files``."""
+        with self._call("delete the torrent"):
+            self.client.torrents_delete(delete_files=delete_files,
+                                        torrent_hashes=torrent_hash)
+
+    def preferences(self) -> dict:
+        with self._call("read preferences"):
+            return dict(self.client.app_preferences())
+
+    def set_preferences(self, prefs: dict) -> None:
+        with self._call("set preferences"):
+            self.client.app_set_preferences(prefs=prefs)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.auth_log_out()

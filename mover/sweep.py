@@ -1,0 +1,67 @@
+"""Sweep: move every eligible torrent, resume interrupted moves, report a summary."""
+
+import logging
+from dataclasses import dataclass, field
+from typing import List, Tuple
+
+from mover.errors import BusyError, MoverError
+from mover.move import Options, Outcome, Result, move_one
+from mover.session import Session
+from state.journal import Status, all_records
+
+log = logging.getLogger("mover.sweep")
+
+
+@dataclass
+class Summary:
+    """What a sweep did, torrent by torrent."""
+
+    moved: List[Result] = field(default_factory=list)
+    skipped: List[Tuple[str, str]] = field(default_factory=list)
+    failed: List[Tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> List[str]:
+        out = [f"sweep: {len(self.moved)} moved, {len(self.skipped)} skipped, "
+               f"{len(self.failed)} failed"]
+        out += [f"  moved   {r.hash}  {r.message}" for r in self.moved]
+        out += [f"  skipped {h}  {why}" for h, why in self.skipped]
+        out += [f"  FAILED  {h}  {why}" for h, why in self.failed]
+        return out
+
+
+def candidates(session: Session) -> List[str]:
+    """Return hashes to try: eligible source torrents, then unfinished journals."""
+    category = session.cfg.settings.category_to_move
+    hashes = [t.hash for t in session.src.torrents(category or None) if t.is_complete]
+    for record in all_records():
+        if record.stage.data_at_destination and record.status is not Status.DONE \
+                and record.hash not in hashes:
+            hashes.append(record.hash)
+    return hashes
+
+
+def record(summary: Summary, torrent_hash: str, outcome) -> None:
+    """Add one move's Result or exception to ``summary``."""
+    if isinstance(outcome, BusyError):
+        summary.skipped.append((torrent_hash, "busy: another process is moving it"))
+    elif isinstance(outcome, MoverError):
+        summary.failed.append((torrent_hash, str(outcome)))
+    elif outcome.outcome in (Outcome.NOT_ELIGIBLE, Outcome.DRY_RUN):
+        summary.skipped.append((torrent_hash, outcome.message))
+    else:
+        summary.moved.append(outcome)
+
+
+def sweep(session: Session, options: Options) -> Summary:
+    """Try every candidate one after another; never stop at a failure."""
+    summary = Summary()
+    for torrent_hash in candidates(session):
+        try:
+            outcome = move_one(session, torrent_hash, options)
+        except MoverError as exc:
+            log.error("%s: %s", torrent_hash, exc)
+            outcome = exc
+            if exc.retryable:
+                session.reset_endpoints()
+        record(summary, torrent_hash, outcome)
+    return summary

@@ -1,0 +1,57 @@
+"""Byte counting shared by engines: heartbeat, watchdog and bandwidth limit."""
+
+import threading
+import time
+from typing import Callable, Optional
+
+
+class Progress:
+    """Counts bytes moved; calls ``on_beat(bytes_done)`` at most every ``interval`` s.
+
+    ``last_life`` is the monotonic time of the last sign of life, which the
+    watchdog reads. ``limit_bps`` (0 = none) throttles ``add`` callers.
+    """
+
+    def __init__(self, on_beat: Optional[Callable[[int], None]] = None,
+                 interval: float = 5.0, limit_bps: float = 0.0):
+        self.bytes_done = 0
+        self.on_beat, self.interval, self.limit_bps = on_beat, interval, limit_bps
+        self.last_life = time.monotonic()
+        self._last_beat = 0.0
+        self._started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def alive(self) -> None:
+        """Record a sign of life that moved no bytes (e.g. rsync checksumming)."""
+        self.last_life = time.monotonic()
+
+    def add(self, count: int) -> None:
+        """Record ``count`` more bytes; sleep if over the bandwidth limit."""
+        with self._lock:
+            self.bytes_done += count
+            done = self.bytes_done
+        self.alive()
+        self._maybe_beat(done)
+        if self.limit_bps:
+            ahead = done / self.limit_bps - (time.monotonic() - self._started)
+            if ahead > 0:
+                time.sleep(ahead)
+
+    def set_extra(self, key, value: int, totals: dict) -> None:
+        """Record an absolute byte count reported by one of several processes."""
+        with self._lock:
+            totals[key] = value
+            self.bytes_done = sum(totals.values())
+            done = self.bytes_done
+        self.alive()
+        self._maybe_beat(done)
+
+    def _maybe_beat(self, done: int) -> None:
+        now = time.monotonic()
+        if self.on_beat and now - self._last_beat >= self.interval:
+            self._last_beat = now
+            self.on_beat(done)
+
+    def stalled_for(self) -> float:
+        """Return the seconds since the last sign of life."""
+        return time.monotonic() - self.last_life

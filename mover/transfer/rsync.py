@@ -1,0 +1,102 @@
+"""The rsync engine: OpenSSH rsync between this machine and at most one server.
+
+Files are split into ``Job.workers`` buckets of about equal size, one rsync
+process each, so several SSH streams fill a link that one stream cannot.
+"""
+
+import concurrent.futures
+import os
+import re
+import tempfile
+from typing import List, Optional, Sequence, Tuple
+
+from mover import commands, runner
+from mover.config import ServerConfig
+from mover.errors import (HostKeyError, MoverError, NoSpaceError, ProvisioningError,
+                          TransferError)
+from mover.transfer import Job
+from mover.transfer.progress import Progress
+
+_BYTES = re.compile(r"^\s*([\d,]+)\s+\d+%")
+_RETRYABLE_EXIT = {10, 12, 20, 30, 35, 255}
+
+
+def buckets(items: Sequence[Tuple[str, int]], count: int) -> List[List[str]]:
+    """Split (path, size) items into at most ``count`` lists of about equal bytes."""
+    count = max(1, min(count, len(items)))
+    bins: List[List[str]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for rel, size in sorted(items, key=lambda item: -item[1]):
+        smallest = sizes.index(min(sizes))
+        bins[smallest].append(rel)
+        sizes[smallest] += size
+    return [b for b in bins if b]
+
+
+def classify(code: int, output: Sequence[str], where: str) -> MoverError:
+    """Return the MoverError for an rsync exit ``code`` with its last output lines."""
+    text = " | ".join(output[-6:]) or f"exit code {code}"
+    joined = "\n".join(output)
+    if "Host key verification failed" in joined or "REMOTE HOST IDENTIFICATION" in joined:
+        return HostKeyError(f"rsync to {where}: host key verification failed; "
+                            f"check known_hosts: {text}")
+    if "No space left" in joined or "Disk quota" in joined:
+        return NoSpaceError(f"rsync to {where}: no space left: {text}")
+    if "Permission denied" in joined or "No such file or directory" in joined:
+        return ProvisioningError(f"rsync to {where} failed: {text}")
+    if code in _RETRYABLE_EXIT:
+        return TransferError(f"rsync to {where} was interrupted: {text}")
+    return TransferError(f"rsync to {where} failed ({code}): {text}")
+
+
+def _run_bucket(job: Job, names: List[str], key: int, progress: Progress,
+                totals: dict, server: Optional[ServerConfig]) -> None:
+    """Run one rsync over ``names``; raise a MoverError if it fails."""
+    fd, list_file = tempfile.mkstemp(prefix="torrent-mover-files.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(b"\0".join(n.encode("utf-8", "surrogateescape") for n in names))
+        src_server = server if not job.src.is_local else None
+        dst_server = server if not job.dst.is_local else None
+        command = commands.rsync(commands.remote_spec(src_server, job.src_root),
+                                 commands.remote_spec(dst_server, job.dst_root),
+                                 list_file, server, checksum=job.checksum)
+        output: List[str] = []
+
+        def on_line(line: str) -> None:
+            match = _BYTES.match(line)
+            if match:
+                progress.set_extra(key, int(match.group(1).replace(",", "")), totals)
+            else:
+                output.append(line.strip())
+                del output[:-40]
+                progress.alive()
+
+        code = runner.stream(command, on_line, job.stall_timeout)
+        if code != 0:
+            raise classify(code, output, server.display if server else job.dst_root)
+    finally:
+        os.unlink(list_file)
+
+
+def rsync_job(job: Job, progress: Progress, src_server: Optional[ServerConfig],
+              dst_server: Optional[ServerConfig]) -> None:
+    """Copy ``job`` with rsync processes in parallel. At most one side may be remote."""
+    if src_server is not None and dst_server is not None:
+        raise ProvisioningError("rsync cannot copy between two remote servers; "
+                                "set [SETTINGS] local_cache_path for a relay")
+    server = src_server or dst_server
+    job.dst.makedirs(job.dst_root)
+    totals: dict = {}
+    groups = buckets(job.items, job.workers)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:
+        futures = [pool.submit(_run_bucket, job, names, i, progress, totals, server)
+                   for i, names in enumerate(groups)]
+        errors = []
+        for future in futures:
+            try:
+                future.result()
+            except MoverError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]

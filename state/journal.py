@@ -1,0 +1,165 @@
+"""The per-torrent journal: which stage of a move is done, and who is moving it.
+
+A move goes through the stages of ``Stage`` in order. ``Journal.advance``
+records a stage (atomically, fsynced) before the next one starts, so a re-run
+continues after the last recorded stage and never repeats a finished
+destructive step. ``Journal.lock`` is the per-torrent file lock.
+"""
+
+import enum
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import filelock
+
+from mover.errors import BusyError
+from state import paths, store
+
+VERSION = 1
+
+
+class Stage(enum.IntEnum):
+    """Stages of one move, in order; each is recorded when it is complete."""
+
+    NEW = 0
+    PLANNED = 1          # eligible; plan recorded
+    TRANSFERRED = 2      # every file is complete at the destination
+    ADDED = 3            # the destination client has the torrent (stopped)
+    VERIFIED = 4         # the destination recheck reported 100%
+    STARTED = 5          # the destination torrent is seeding
+    SOURCE_REMOVED = 6   # torrent (and unshared files) removed from the source
+
+    @property
+    def data_at_destination(self) -> bool:
+        """True once the destination holds a full copy."""
+        return self >= Stage.TRANSFERRED
+
+    @property
+    def verified(self) -> bool:
+        """True once the destination client verified the data."""
+        return self >= Stage.VERIFIED
+
+    @property
+    def finished(self) -> bool:
+        """True when nothing is left to do."""
+        return self is Stage.SOURCE_REMOVED
+
+
+class Status(str, enum.Enum):
+    """What became of the last attempt."""
+
+    ACTIVE = "active"
+    DONE = "done"
+    FAILED = "failed"
+    QUEUED = "queued"
+    RECHECK_FAILED = "recheck_failed"
+    TEST_RUN = "test_run"
+
+
+@dataclass
+class Record:
+    """The journal's content for one torrent."""
+
+    hash: str
+    name: str = ""
+    stage: Stage = Stage.NEW
+    status: Status = Status.ACTIVE
+    attempts: int = 0
+    error: Optional[str] = None
+    error_kind: Optional[str] = None
+    heartbeat: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        data = dict(self.__dict__)
+        data["stage"], data["status"] = self.stage.name, self.status.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Record":
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        data["stage"] = Stage[data.get("stage", "NEW")]
+        data["status"] = Status(data.get("status", "active"))
+        return cls(**data)
+
+
+class Journal:
+    """Read, lock and advance the journal of one torrent."""
+
+    def __init__(self, torrent_hash: str):
+        self.hash = torrent_hash
+        self.path = paths.journal_path(torrent_hash)
+        self._lock = filelock.FileLock(str(paths.lock_path(torrent_hash)))
+        data = store.read(self.path, VERSION)
+        self.record = Record.from_json(data) if data else Record(hash=torrent_hash)
+        self.is_new = data is None
+
+    def lock(self) -> "Journal":
+        """Take the torrent's lock without waiting; raise BusyError if held."""
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise BusyError(f"torrent {self.hash} is already being moved "
+                            f"by another process") from None
+        data = store.read(self.path, VERSION)   # re-read under the lock
+        self.record = Record.from_json(data) if data else Record(hash=self.hash)
+        return self
+
+    def unlock(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def __enter__(self) -> "Journal":
+        return self.lock()
+
+    def __exit__(self, *exc) -> None:
+        self.unlock()
+
+    @property
+    def stage(self) -> Stage:
+        return self.record.stage
+
+    def save(self) -> None:
+        """Write the record as it is now."""
+        store.write(self.path, self.record.to_json(), VERSION)
+
+    def advance(self, stage: Stage, **extra) -> None:
+        """Record that ``stage`` is complete (never moves backwards), then save."""
+        if stage > self.record.stage:
+            self.record.stage = stage
+        self.record.history.append({"stage": stage.name, "at": time.time()})
+        self.record.extra.update(extra)
+        self.save()
+
+    def set_status(self, status: Status, error: Optional[BaseException] = None) -> None:
+        """Record the outcome of this attempt (and the error, if any), then save."""
+        self.record.status = status
+        self.record.error = str(error) if error else None
+        self.record.error_kind = getattr(error, "kind", None) if error else None
+        self.save()
+
+    def beat(self, bytes_done: int = 0) -> None:
+        """Record a heartbeat: this process is alive and has moved ``bytes_done``."""
+        self.record.heartbeat = {"pid": os.getpid(), "host": socket.gethostname(),
+                                 "at": time.time(), "bytes_done": bytes_done}
+        self.save()
+
+    def reset(self) -> None:
+        """Forget this torrent's journal (after a clear command)."""
+        self.record = Record(hash=self.hash)
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def all_records():
+    """Yield the Record of every journal on disk (unreadable ones are skipped)."""
+    for path in sorted(paths.journal_dir().glob("*.json")):
+        data = store.read(path, VERSION)
+        if data:
+            yield Record.from_json(data)

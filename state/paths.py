@@ -1,0 +1,74 @@
+"""Every location torrent-mover writes to, in one place.
+
+Defaults come from platformdirs; $TORRENT_MOVER_STATE_DIR moves all state
+(journals, locks, breaker, logs) under one folder, for tests and for users
+who run several independent set-ups.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import platformdirs
+
+APP = "torrent-mover"
+ENV_STATE = "TORRENT_MOVER_STATE_DIR"
+_HASH = re.compile(r"^[0-9a-f]{40}$|^[0-9a-f]{64}$")
+
+
+def state_dir() -> Path:
+    """Return the folder that holds journals and shared state (created)."""
+    override = os.environ.get(ENV_STATE)
+    path = Path(override) if override else Path(platformdirs.user_state_dir(APP))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def log_dir() -> Path:
+    """Return the folder for log files (created)."""
+    override = os.environ.get(ENV_STATE)
+    path = Path(override) / "logs" if override else Path(platformdirs.user_log_dir(APP))
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def config_dir() -> Path:
+    """Return the user config folder (not created)."""
+    return Path(platformdirs.user_config_dir(APP))
+
+
+def _sub(name: str) -> Path:
+    path = state_dir() / name
+    path.mkdir(exist_ok=True, mode=0o700)
+    return path
+
+
+def _checked(torrent_hash: str) -> str:
+    if not _HASH.match(torrent_hash):
+        raise ValueError(f"not a torrent hash: {torrent_hash!r}")
+    return torrent_hash
+
+
+def journal_path(torrent_hash: str) -> Path:
+    """Return the journal file of one torrent."""
+    return _sub("journal") / f"{_checked(torrent_hash)}.json"
+
+
+def journal_dir() -> Path:
+    """Return the folder of all journals."""
+    return _sub("journal")
+
+
+def lock_path(name: str) -> Path:
+    """Return the lock file guarding resource ``name`` (a hash or a store name)."""
+    return _sub("locks") / f".{name}.lock"
+
+
+def store_path(name: str) -> Path:
+    """Return the file of a shared store such as "breaker"."""
+    return state_dir() / f"{name}.json"
+
+
+def pool_dir() -> Path:
+    """Return the folder of transfer slots shared by every process."""
+    return _sub("pool")
