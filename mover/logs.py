@@ -29,8 +29,9 @@ def setup(verbose: bool = False) -> None:
         root.addHandler(handler)
     except OSError as exc:
         logging.getLogger("mover").warning("cannot write the log file: %s", exc)
-    for noisy in ("paramiko", "urllib3", "qbittorrentapi", "filelock"):
+    for noisy in ("paramiko", "qbittorrentapi", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.CRITICAL)
 
 
 def close_inherited_fds() -> None:

@@ -157,8 +157,10 @@ class Qbit:
             raise ClientAuthError(f"{where} answered 403 Forbidden to '{what}' "
                                   f"(wrong credentials, or this IP is banned)") from None
         except api.APIConnectionError as exc:
-            raise ClientError(f"cannot reach {where} to {what}: "
-                              f"{type(exc).__name__}") from None
+            reason = "refused" if "refused" in str(exc) else \
+                "timed out" if "timed out" in str(exc).lower() else "failed"
+            raise ClientError(f"cannot reach {where} to {what}: connection {reason} "
+                              f"(is it running? check host and port)") from None
         except api.APIError as exc:
             raise ClientError(f"{where} failed to {what}: {exc}") from None
 
