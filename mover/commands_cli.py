@@ -81,19 +81,44 @@ def test_permissions(cfg: Config) -> int:
 
 
 def status() -> int:
-    """Print every journal (stage, status, last error)."""
+    """Print every journal, open circuit breakers and busy transfer slots."""
+    import time
+    from state import breaker, pool
     from state.journal import all_records
     for record in all_records():
+        beat = record.heartbeat
+        alive = f" pid {beat['pid']} {time.time() - beat['at']:.0f}s ago" if beat else ""
         print(f"{record.hash}  {record.stage.name:<15} {record.status.value:<15} "
-              f"{record.name}  {record.error or ''}")
+              f"{record.name}{alive}  {record.error or ''}")
+    for torrent_hash, entry in breaker.table().items():
+        print(f"breaker {torrent_hash}  {entry['failures']} failure(s), last: "
+              f"{entry.get('last_error', '')}")
+    for holder in pool.holders():
+        print(f"slot    {holder['hash']}  pid {holder['pid']}")
     return 0
 
 
 def clear(which: str, torrent_hash: str) -> int:
-    """Forget a recheck failure, corruption record or open breaker for one torrent."""
-    from state.journal import Journal
-    journal = Journal(torrent_hash)
-    with journal:
-        journal.reset()
-    print(f"cleared {which.replace('clear_', '').replace('_', ' ')} for {torrent_hash}")
+    """Clear a recheck failure, a corruption record or an open circuit breaker.
+
+    Return 0; the torrent is tried again by the next hook or sweep.
+    """
+    from state import breaker
+    from state.journal import Journal, Status
+    if which == "clear_circuit_breaker":
+        found = breaker.reset(torrent_hash)
+    else:
+        with Journal(torrent_hash) as journal:
+            record = journal.record
+            found = record.status is Status.RECHECK_FAILED or "corrupt_files" in record.extra
+            if which == "clear_corruption":
+                record.extra.pop("corrupt_files", None)
+                record.extra.pop("repairs", None)
+            if record.status is Status.RECHECK_FAILED:
+                record.status = Status.FAILED
+            if not journal.is_new:
+                journal.save()
+        breaker.reset(torrent_hash)
+    what = which.replace("clear_", "").replace("_", " ")
+    print(f"{'cleared' if found else 'no'} {what} for {torrent_hash}")
     return 0

@@ -80,3 +80,10 @@ class BusyError(MoverError):
 
     exit_code = 0
     kind = "busy"
+
+
+class QueuedError(MoverError):
+    """No transfer slot came free in time; the torrent waits for the next sweep."""
+
+    exit_code = 0
+    kind = "queued"

@@ -1,23 +1,23 @@
-"""Move one torrent, one small function per stage, resuming from the journal.
+"""Move one torrent, resuming from its journal.
 
 Stages (state.journal.Stage): plan -> transfer -> add to the destination
-(stopped) -> recheck to 100% -> start at the destination -> remove from the
-source. Each is recorded before the next starts; the source is touched only
-after the destination client verified the data and was started.
+(stopped) -> recheck to 100% (repairing, mover.recovery) -> start at the
+destination -> remove from the source. Each is recorded before the next
+starts; the source is touched only after the destination client verified
+the data and was started. The work of each stage is in mover.stages.
 """
 
 import enum
 import logging
-import posixpath
 import time
 from dataclasses import dataclass
 from typing import Optional
 
-from mover import cleanup, plan as plans, verify
-from mover.errors import ClientError, MoverError, VerificationError
+from mover import plan as plans, recovery, stages
+from mover.errors import MoverError, QueuedError
 from mover.qbit import Torrent
 from mover.session import Session
-from mover.transfer import Job, Progress, run_job
+from state import breaker, pool
 from state.journal import Journal, Stage, Status
 
 log = logging.getLogger("mover")
@@ -25,15 +25,18 @@ SETTLE_WAIT = 60.0
 
 
 class Outcome(enum.Enum):
+    """What a move_one call did."""
+
     MOVED = "moved"
     NOT_ELIGIBLE = "not eligible"
+    SKIPPED = "skipped"
     DRY_RUN = "dry run"
     TEST_RUN = "test run"
     KEPT_SOURCE = "moved, source kept"
 
     @property
-    def ok(self) -> bool:
-        return True
+    def moved(self) -> bool:
+        return self in (Outcome.MOVED, Outcome.TEST_RUN, Outcome.KEPT_SOURCE)
 
 
 @dataclass(frozen=True)
@@ -94,91 +97,49 @@ def dry_run(session: Session, torrent_hash: str) -> Result:
         "would then remove it from the source" if s.delete_after_transfer
         else "would keep it on the source (delete_after_transfer = false)"]
     print("\n".join(lines))
-    return Result(torrent_hash, Outcome.DRY_RUN, "dry run: nothing changed")
-
-
-def transfer(session: Session, journal: Journal, plan: plans.Plan,
-             checksum: bool = False, only=None) -> None:
-    """Copy the plan's files to the destination (through the cache for a relay)."""
-    cfg, s = session.cfg, session.cfg.settings
-    items = tuple((f.rel, f.size) for f in plan.files if only is None or f.rel in only)
-    progress = Progress(on_beat=journal.beat, limit_bps=s.bandwidth_limit * 1e6)
-    common = dict(items=items, workers=s.max_concurrent_file_transfers,
-                  checksum=checksum, stall_timeout=s.watchdog_timeout)
-    if cfg.topology == "relay" and s.local_cache_path:
-        cache = posixpath.join(s.local_cache_path, plan.hash)
-        run_job(Job(session.src_ep, session.cache_ep, plan.src_save_path, cache, **common),
-                s.transfer_mode, progress, src_server=cfg.source_server)
-        run_job(Job(session.cache_ep, session.dst_ep, cache, plan.dst_root, **common),
-                s.transfer_mode, progress, dst_server=cfg.destination_server)
-        return
-    mode = "sftp" if cfg.topology == "relay" else s.transfer_mode
-    run_job(Job(session.src_ep, session.dst_ep, plan.src_save_path, plan.dst_root, **common),
-            mode, progress, src_server=cfg.source_server, dst_server=cfg.destination_server)
-
-
-def add_to_destination(session: Session, plan: plans.Plan) -> None:
-    """Add the source's .torrent to the destination, stopped, at the planned save path."""
-    torrent_bytes = session.src.export(plan.hash)
-    session.dst.add(torrent_bytes, plan.dst_save_path, plan.category, plan.tags)
-    verify.wait_for(session.dst, plan.hash, timeout=60)
-
-
-def verify_destination(session: Session, plan: plans.Plan) -> None:
-    """Recheck on the destination; raise VerificationError unless it is 100%."""
-    torrent = verify.recheck_and_wait(session.dst, plan.hash,
-                                      session.cfg.settings.recheck_timeout)
-    if torrent.progress < 1.0 or torrent.state.is_errored:
-        raise VerificationError(
-            f"destination recheck of {plan.name!r} ended at {torrent.progress:.2%} "
-            f"(state {torrent.state.value}); the source was left untouched")
-
-
-def remove_source(session: Session, journal: Journal, torrent: Optional[Torrent],
-                  plan: Optional[plans.Plan]) -> None:
-    """Remove the torrent from the source, keeping files another torrent uses.
-
-    Refuse (VerificationError) unless the destination still has it at 100%.
-    """
-    dest = session.dst.torrent(journal.hash)
-    if dest is None or dest.progress < 1.0 or dest.state.is_errored:
-        raise VerificationError("the destination no longer has the torrent at 100%; "
-                                "the source was left untouched")
-    if torrent is not None:
-        shared = cleanup.shared_paths(session.src, torrent, plan)
-        doomed = cleanup.files_to_delete(plan, shared)
-        journal.advance(Stage.STARTED, source_cleanup=doomed if shared else None,
-                        save_path=plan.src_save_path)
-        session.src.delete(journal.hash, delete_files=not shared)
-        if shared:
-            log.info("kept %d file(s) that another source torrent uses", len(shared))
-        verify.wait_for(session.src, journal.hash, timeout=60, present=False)
-    leftover = journal.record.extra.get("source_cleanup")
-    if leftover:
-        cleanup.delete_files(session.src_ep, leftover, journal.record.extra["save_path"])
-    journal.advance(Stage.SOURCE_REMOVED)
+    return Result(torrent_hash, Outcome.DRY_RUN, "nothing changed")
 
 
 def move_one(session: Session, torrent_hash: str, options: Options) -> Result:
     """Move one torrent, continuing from its journal. Return a Result.
 
-    Raise BusyError when another process moves it, and the MoverError of a
-    failed stage (recorded in the journal; the source is untouched).
+    Raise BusyError when another process moves it, QueuedError when no
+    transfer slot came free, and the MoverError of a failed stage (recorded
+    in the journal and the circuit breaker; the source is untouched).
     """
     if options.dry_run:
         return dry_run(session, torrent_hash)
+    s = session.cfg.settings
+    until = breaker.open_until(torrent_hash, s.circuit_breaker_threshold,
+                               s.circuit_breaker_cooldown)
+    if until:
+        return Result(torrent_hash, Outcome.SKIPPED, "circuit breaker open until "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(until))} "
+                      f"(--clear-circuit-breaker {torrent_hash} to retry now)")
     with Journal(torrent_hash) as journal:
+        if journal.record.status is Status.RECHECK_FAILED:
+            return Result(torrent_hash, Outcome.SKIPPED, "destination recheck failed "
+                          f"earlier; --clear-recheck-failure {torrent_hash} to retry")
         try:
-            return _drive(session, journal, options)
-        except MoverError as exc:
-            journal.set_status(Status.FAILED, exc)
+            result = _drive(session, journal, options)
+        except QueuedError as exc:
+            journal.set_status(Status.QUEUED, exc)
             raise
+        except MoverError as exc:
+            if journal.record.status is not Status.RECHECK_FAILED:
+                journal.set_status(Status.FAILED, exc)
+            failures = breaker.record_failure(torrent_hash, str(exc))
+            log.debug("%s: failure %d recorded in the circuit breaker", torrent_hash, failures)
+            raise
+    if result.outcome.moved:
+        breaker.reset(torrent_hash)
+    return result
 
 
 def _drive(session: Session, journal: Journal, options: Options) -> Result:
+    """Run the stages the journal does not show as done; return the Result."""
     s, h = session.cfg.settings, journal.hash
-    record = journal.record
-    if record.status is Status.DONE and record.stage >= Stage.STARTED:
+    if journal.record.status is Status.DONE and journal.stage >= Stage.STARTED:
         return Result(h, Outcome.NOT_ELIGIBLE, "already moved (journal says done)")
     torrent = settled_torrent(session, h)
     plan = None
@@ -186,7 +147,7 @@ def _drive(session: Session, journal: Journal, options: Options) -> Result:
         reason = ineligible_reason(torrent, s.category_to_move)
         if reason:
             return Result(h, Outcome.NOT_ELIGIBLE, reason)
-        plan = _prepare(session, journal, torrent, options)
+        plan = _up_to_verified(session, journal, torrent)
     elif torrent is not None:
         plan = make_plan(session, torrent)
     if journal.stage < Stage.STARTED:
@@ -200,40 +161,30 @@ def _drive(session: Session, journal: Journal, options: Options) -> Result:
         journal.set_status(Status.DONE)
         return Result(h, Outcome.KEPT_SOURCE, "moved and verified; source kept "
                                               "(delete_after_transfer = false)")
-    remove_source(session, journal, torrent, plan)
+    stages.remove_source(session, journal, torrent, plan)
     journal.set_status(Status.DONE)
-    _clean_cache(session, h)
-    return Result(h, Outcome.MOVED, f"moved {record.name!r}; removed from the source")
+    stages.clean_cache(session, h)
+    return Result(h, Outcome.MOVED, f"moved {journal.record.name!r}; removed from the source")
 
 
-def _prepare(session: Session, journal: Journal, torrent: Torrent,
-             options: Options) -> plans.Plan:
+def _up_to_verified(session: Session, journal: Journal, torrent: Torrent) -> plans.Plan:
     """Run the stages up to VERIFIED that the journal does not show as done."""
+    s = session.cfg.settings
     plan = make_plan(session, torrent)
     journal.record.name = plan.name
     journal.record.attempts += 1
     journal.set_status(Status.ACTIVE)
     journal.advance(Stage.PLANNED, size=plan.total_size, files=len(plan.files))
     if journal.stage < Stage.TRANSFERRED:
-        from mover.preflight import check_space
-        check_space(session, plan)
-        log.info("%s: copying %d bytes in %d file(s)", plan.hash, plan.total_size,
-                 len(plan.files))
-        transfer(session, journal, plan)
+        with pool.slot(s.parallel_jobs, s.pool_wait_timeout, plan.hash):
+            log.info("%s: copying %d bytes in %d file(s)", plan.hash, plan.total_size,
+                     len(plan.files))
+            stages.transfer_with_retries(session, journal, plan)
         journal.advance(Stage.TRANSFERRED)
     if journal.stage < Stage.ADDED:
-        add_to_destination(session, plan)
+        stages.add_to_destination(session, plan)
         journal.advance(Stage.ADDED)
     log.info("%s: rechecking on the destination", plan.hash)
-    verify_destination(session, plan)
+    recovery.verify_and_repair(session, journal, plan)
     journal.advance(Stage.VERIFIED)
     return plan
-
-
-def _clean_cache(session: Session, torrent_hash: str) -> None:
-    """Remove the relay cache copy of a finished move, if any."""
-    cache_root = session.cfg.settings.local_cache_path
-    if session.cfg.topology != "relay" or not cache_root:
-        return
-    import shutil
-    shutil.rmtree(posixpath.join(cache_root, torrent_hash), ignore_errors=True)

@@ -4,7 +4,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import List, Tuple
 
-from mover.errors import BusyError, MoverError
+from mover.errors import BusyError, MoverError, QueuedError
 from mover.move import Options, Outcome, Result, move_one
 from mover.session import Session
 from state.journal import Status, all_records
@@ -44,24 +44,34 @@ def record(summary: Summary, torrent_hash: str, outcome) -> None:
     """Add one move's Result or exception to ``summary``."""
     if isinstance(outcome, BusyError):
         summary.skipped.append((torrent_hash, "busy: another process is moving it"))
+    elif isinstance(outcome, QueuedError):
+        summary.skipped.append((torrent_hash, "queued: no transfer slot came free"))
     elif isinstance(outcome, MoverError):
         summary.failed.append((torrent_hash, str(outcome)))
-    elif outcome.outcome in (Outcome.NOT_ELIGIBLE, Outcome.DRY_RUN):
+    elif not outcome.outcome.moved:
         summary.skipped.append((torrent_hash, outcome.message))
     else:
         summary.moved.append(outcome)
 
 
-def sweep(session: Session, options: Options) -> Summary:
-    """Try every candidate one after another; never stop at a failure."""
-    summary = Summary()
-    for torrent_hash in candidates(session):
+def _move(cfg, torrent_hash: str, options: Options):
+    """Move one torrent in its own Session; return the Result or the MoverError."""
+    with Session(cfg) as session:
         try:
-            outcome = move_one(session, torrent_hash, options)
+            return move_one(session, torrent_hash, options)
         except MoverError as exc:
             log.error("%s: %s", torrent_hash, exc)
-            outcome = exc
-            if exc.retryable:
-                session.reset_endpoints()
-        record(summary, torrent_hash, outcome)
+            return exc
+
+
+def sweep(session: Session, options: Options) -> Summary:
+    """Try every candidate, ``parallel_jobs`` at a time; never stop at a failure."""
+    import concurrent.futures
+    summary = Summary()
+    hashes = candidates(session)
+    jobs = max(1, min(session.cfg.settings.parallel_jobs, len(hashes)))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        outcomes = pool.map(lambda h: _move(session.cfg, h, options), hashes)
+        for torrent_hash, outcome in zip(hashes, outcomes):
+            record(summary, torrent_hash, outcome)
     return summary

@@ -8,6 +8,7 @@ destructive step. ``Journal.lock`` is the per-torrent file lock.
 
 import enum
 import os
+import signal
 import socket
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,18 @@ from mover.errors import BusyError
 from state import paths, store
 
 VERSION = 1
+CRASH_ENV = "TORRENT_MOVER_CRASH_AT"
+
+
+def fault_point(name: str) -> None:
+    """Test instrumentation: kill -9 this process when $TORRENT_MOVER_CRASH_AT == name.
+
+    Called right after each stage is recorded (name = the Stage name) and at
+    a few points between (e.g. SOURCE_DELETED), so tests can prove that a
+    crash at any of them loses nothing.
+    """
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Stage(enum.IntEnum):
@@ -107,6 +120,7 @@ class Journal:
                             f"by another process") from None
         data = store.read(self.path, VERSION)   # re-read under the lock
         self.record = Record.from_json(data) if data else Record(hash=self.hash)
+        self.is_new = data is None
         return self
 
     def unlock(self) -> None:
@@ -134,6 +148,7 @@ class Journal:
         self.record.history.append({"stage": stage.name, "at": time.time()})
         self.record.extra.update(extra)
         self.save()
+        fault_point(stage.name)
 
     def set_status(self, status: Status, error: Optional[BaseException] = None) -> None:
         """Record the outcome of this attempt (and the error, if any), then save."""

@@ -59,6 +59,9 @@ class Endpoint(abc.ABC):
     def close(self) -> None:
         """Release connections."""
 
+    def abort(self) -> None:
+        """Break I/O blocked in other threads (the watchdog calls this)."""
+
     def describe(self, path: str) -> str:
         """Return ``path`` as a user should read it in a message."""
         return path

@@ -107,9 +107,7 @@ class SshEndpoint(Endpoint):
     def _guard(self, what: str, where: str) -> Iterator[None]:
         try:
             yield
-        except (OSError, EOFError, Exception) as exc:  # paramiko raises many kinds
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
+        except Exception as exc:  # paramiko raises many kinds
             raise sftp_error(exc, what, self.describe(where)) from None
 
     def describe(self, path: str) -> str:
@@ -193,6 +191,10 @@ class SshEndpoint(Endpoint):
         except (IndexError, ValueError):
             raise ProvisioningError(f"cannot read free space of "
                                     f"{self.describe(path)} from df: {lines!r}") from None
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
 
     def close(self) -> None:
         for sftp in self._channels:

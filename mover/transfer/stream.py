@@ -10,7 +10,7 @@ import posixpath
 from typing import Tuple
 
 from mover.commands import PARTIAL_DIR
-from mover.errors import TransferError
+from mover.errors import StalledError, TransferError
 from mover.transfer import Job
 from mover.transfer.progress import Progress
 
@@ -62,9 +62,26 @@ def stream_job(job: Job, progress: Progress) -> None:
     with concurrent.futures.ThreadPoolExecutor(max_workers=job.workers) as pool:
         futures = [pool.submit(copy_one, job, rel, size, progress) for rel, size in items]
         try:
-            for future in concurrent.futures.as_completed(futures):
-                future.result()
+            _wait(job, futures, progress)
         except BaseException:
             for future in futures:
                 future.cancel()
             raise
+
+
+def _wait(job: Job, futures, progress: Progress) -> None:
+    """Wait for ``futures``; raise the first error, or StalledError when nothing moves.
+
+    On a stall both endpoints are aborted so that the blocked workers fail.
+    """
+    pending = set(futures)
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, timeout=1.0, return_when=concurrent.futures.FIRST_EXCEPTION)
+        for future in done:
+            future.result()
+        if pending and progress.stalled_for() > job.stall_timeout:
+            job.src.abort()
+            job.dst.abort()
+            raise StalledError(f"no byte moved for {job.stall_timeout:.0f} s "
+                               f"(watchdog_timeout); connections closed")
