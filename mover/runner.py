@@ -20,6 +20,15 @@ from mover.errors import ProvisioningError, StalledError
 log = logging.getLogger("mover.runner")
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the thread that started us dies (kill -9 included)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _env(command: Command) -> dict:
     env = dict(os.environ)
     env.update(command.env)
@@ -62,7 +71,7 @@ def stream(command: Command, on_line: Callable[[str], None],
     try:
         proc = subprocess.Popen(command.argv, env=_env(command), stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_die_with_parent)
     except FileNotFoundError:
         raise ProvisioningError(f"{command.argv[0]} is not installed") from None
     last_life, pending = time.monotonic(), b""
