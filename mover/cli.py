@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
 
 def valid_hash(value: str) -> str:
     """Return ``value`` lower-cased if it is a 40 or 64 hex-digit hash; else UsageError."""
-    if not value or not HASH.match(value):
+    if not value or not HASH.fullmatch(value):
         raise UsageError(f"{value!r} is not a torrent hash (40 or 64 hex digits)")
     return value.lower()
 
@@ -91,6 +91,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         log.error("%s", exc)
         log.debug("details", exc_info=True)
         return exc.exit_code
+    except SystemExit as exc:   # --help
+        return int(exc.code or 0)
     except KeyboardInterrupt:
         log.error("interrupted; run the same command again to continue")
         return 1

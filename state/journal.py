@@ -100,6 +100,17 @@ class Record:
         return cls(**data)
 
 
+def _load(path, torrent_hash: str):
+    """Return (Record, is_new) from ``path``; an unusable journal is moved aside."""
+    data = store.read(path, VERSION)
+    if data:
+        try:
+            return Record.from_json(data), False
+        except (KeyError, ValueError, TypeError) as exc:
+            store.quarantine(path, f"bad record: {exc!r}")
+    return Record(hash=torrent_hash), True
+
+
 class Journal:
     """Read, lock and advance the journal of one torrent."""
 
@@ -107,9 +118,7 @@ class Journal:
         self.hash = torrent_hash
         self.path = paths.journal_path(torrent_hash)
         self._lock = filelock.FileLock(str(paths.lock_path(torrent_hash)))
-        data = store.read(self.path, VERSION)
-        self.record = Record.from_json(data) if data else Record(hash=torrent_hash)
-        self.is_new = data is None
+        self.record, self.is_new = _load(self.path, torrent_hash)
 
     def lock(self) -> "Journal":
         """Take the torrent's lock without waiting; raise BusyError if held."""
@@ -118,9 +127,7 @@ class Journal:
         except filelock.Timeout:
             raise BusyError(f"torrent {self.hash} is already being moved "
                             f"by another process") from None
-        data = store.read(self.path, VERSION)   # re-read under the lock
-        self.record = Record.from_json(data) if data else Record(hash=self.hash)
-        self.is_new = data is None
+        self.record, self.is_new = _load(self.path, self.hash)   # re-read under the lock
         return self
 
     def unlock(self) -> None:
@@ -175,6 +182,6 @@ class Journal:
 def all_records():
     """Yield the Record of every journal on disk (unreadable ones are skipped)."""
     for path in sorted(paths.journal_dir().glob("*.json")):
-        data = store.read(path, VERSION)
-        if data:
-            yield Record.from_json(data)
+        record, is_new = _load(path, path.stem)
+        if not is_new:
+            yield record

@@ -44,7 +44,7 @@ def _sub(name: str) -> Path:
 
 
 def _checked(torrent_hash: str) -> str:
-    if not _HASH.match(torrent_hash):
+    if not _HASH.fullmatch(torrent_hash):
         raise ValueError(f"not a torrent hash: {torrent_hash!r}")
     return torrent_hash
 

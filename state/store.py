@@ -41,14 +41,14 @@ def read(path: Path, version: int,
     """Return the data in ``path`` upgraded to ``version``, or None if absent/corrupt.
 
     ``upgrades`` maps an old version to a function returning the next version's
-    data. A file from a newer version is left alone and treated as corrupt.
+    data. A file from a newer version is moved aside like a corrupt one.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return None
     try:
-        data = json.loads(text)
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("not a JSON object")
         found = int(data.get("format_version", 0))
@@ -58,9 +58,16 @@ def read(path: Path, version: int,
         if found != version:
             raise ValueError(f"format version {found} is newer than {version}")
         return data
-    except (ValueError, KeyError, TypeError) as exc:
-        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
-        os.replace(path, aside)
-        log.warning("state file %s was unreadable (%s); moved aside to %s",
-                    path, exc, aside)
+    except (ValueError, KeyError, TypeError) as exc:   # UnicodeDecodeError too
+        quarantine(path, exc)
         return None
+
+
+def quarantine(path: Path, reason: object) -> None:
+    """Move an unusable state file aside (``NAME.corrupt-TIME``) with a warning."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    try:
+        os.replace(path, aside)
+    except FileNotFoundError:
+        return
+    log.warning("state file %s was unreadable (%s); moved aside to %s", path, reason, aside)

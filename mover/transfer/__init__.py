@@ -26,6 +26,7 @@ class Job:
     workers: int = 4
     checksum: bool = False          # compare content, send deltas (repairs)
     stall_timeout: float = 1500.0
+    limit_bps: float = 0.0          # bytes/s for the whole job, 0 = no limit
 
 
 def run_job(job: Job, mode: str, progress: Progress, src_server=None, dst_server=None) -> None:

@@ -33,6 +33,11 @@ def buckets(items: Sequence[Tuple[str, int]], count: int) -> List[List[str]]:
     return [b for b in bins if b]
 
 
+def _kbps(limit_bps: float, share: int) -> int:
+    """Return rsync's --bwlimit (KiB/s) for one of ``share`` processes; 0 = none."""
+    return max(1, int(limit_bps / share / 1024)) if limit_bps else 0
+
+
 def classify(code: int, output: Sequence[str], where: str) -> MoverError:
     """Return the MoverError for an rsync exit ``code`` with its last output lines."""
     text = " | ".join(output[-6:]) or f"exit code {code}"
@@ -50,7 +55,7 @@ def classify(code: int, output: Sequence[str], where: str) -> MoverError:
 
 
 def _run_bucket(job: Job, names: List[str], key: int, progress: Progress,
-                totals: dict, server: Optional[ServerConfig]) -> None:
+                totals: dict, server: Optional[ServerConfig], share: int) -> None:
     """Run one rsync over ``names``; raise a MoverError if it fails."""
     fd, list_file = tempfile.mkstemp(prefix="torrent-mover-files.")
     try:
@@ -60,7 +65,8 @@ def _run_bucket(job: Job, names: List[str], key: int, progress: Progress,
         dst_server = server if not job.dst.is_local else None
         command = commands.rsync(commands.remote_spec(src_server, job.src_root),
                                  commands.remote_spec(dst_server, job.dst_root),
-                                 list_file, server, checksum=job.checksum)
+                                 list_file, server, checksum=job.checksum,
+                                 bwlimit_kbps=_kbps(job.limit_bps, share))
         output: List[str] = []
 
         def on_line(line: str) -> None:
@@ -90,7 +96,8 @@ def rsync_job(job: Job, progress: Progress, src_server: Optional[ServerConfig],
     totals: dict = {}
     groups = buckets(job.items, job.workers)
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:
-        futures = [pool.submit(_run_bucket, job, names, i, progress, totals, server)
+        futures = [pool.submit(_run_bucket, job, names, i, progress, totals, server,
+                               len(groups))
                    for i, names in enumerate(groups)]
         errors = []
         for future in futures:

@@ -52,7 +52,6 @@ def copy_one(job: Job, rel: str, size: int, progress: Progress) -> None:
         raise TransferError(f"copy of {rel} ended at {written.size if written else 0} "
                             f"of {size} bytes")
     job.dst.rename(tmp, dst)
-    job.dst.rmdir(posixpath.dirname(tmp))
 
 
 def stream_job(job: Job, progress: Progress) -> None:
@@ -67,6 +66,9 @@ def stream_job(job: Job, progress: Progress) -> None:
             for future in futures:
                 future.cancel()
             raise
+    # Workers share each folder's partial dir: remove them only when all are done.
+    for folder in sorted({posixpath.dirname(rel) for rel, _ in items}, reverse=True):
+        job.dst.rmdir(posixpath.join(job.dst_root, folder, PARTIAL_DIR))
 
 
 def _wait(job: Job, futures, progress: Progress) -> None:
