@@ -21,10 +21,14 @@ log = logging.getLogger("mover.runner")
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the thread that started us dies (kill -9 included)."""
+    """In the child: get SIGTERM when the thread that started us dies (kill -9 included).
+
+    SIGTERM, not SIGKILL: rsync then moves its partial file into the partial
+    dir (for the re-run to resume) instead of leaving a stray temp file.
+    """
     try:
         import ctypes
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
 
@@ -50,8 +54,14 @@ def run(command: Command, timeout: Optional[float] = None) -> subprocess.Complet
         raise ProvisioningError(f"{command.argv[0]} is not installed") from None
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill ``proc`` and every process in its group, then reap it."""
+def kill_group(proc: subprocess.Popen, grace: float = 5.0) -> None:
+    """Stop ``proc`` (SIGTERM, so rsync keeps its partial file), then SIGKILL its
+    whole process group after ``grace`` seconds; reap it."""
+    try:
+        proc.terminate()
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
