@@ -94,8 +94,9 @@ def remove_source(session: Session, journal: Journal, torrent: Optional[Torrent]
     if torrent is not None:
         shared = cleanup.shared_paths(session.src, torrent, plan)
         doomed = cleanup.files_to_delete(plan, shared)
-        journal.advance(Stage.STARTED, source_cleanup=doomed if shared else None,
-                        save_path=plan.src_save_path)
+        journal.record.extra.update(source_cleanup=doomed if shared else None,
+                                    save_path=plan.src_save_path)
+        journal.save()   # what to clean up is on disk before anything is deleted
         session.src.delete(journal.hash, delete_files=not shared)
         fault_point("SOURCE_DELETED")
         if shared:
