@@ -13,12 +13,16 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from mover import plan as plans, recovery, stages
+from mover import plan as plans
 from mover.errors import MoverError, QueuedError
 from mover.qbit import Torrent
 from mover.session import Session
-from state import breaker, pool
+from state import paths
 from state.journal import Journal, Stage, Status
+
+# stages, recovery, breaker and pool (and what they import: transfer engines,
+# filelock) load only when a move really starts: hook.py for a torrent that
+# is not eligible must finish in well under half a second.
 
 log = logging.getLogger("mover")
 SETTLE_WAIT = 60.0
@@ -110,6 +114,14 @@ def move_one(session: Session, torrent_hash: str, options: Options) -> Result:
     if options.dry_run:
         return dry_run(session, torrent_hash)
     s = session.cfg.settings
+    if not paths.journal_path(torrent_hash).exists():   # the common hook case: cheap check
+        from mover.qbit import peek
+        looked, torrent = peek(session.cfg.source_client, torrent_hash)
+        if looked and (torrent is None or not torrent.state.is_transient):
+            reason = ineligible_reason(torrent, s.category_to_move)
+            if reason:
+                return Result(torrent_hash, Outcome.NOT_ELIGIBLE, reason)
+    from state import breaker
     until = breaker.open_until(torrent_hash, s.circuit_breaker_threshold,
                                s.circuit_breaker_cooldown)
     if until:
@@ -138,6 +150,7 @@ def move_one(session: Session, torrent_hash: str, options: Options) -> Result:
 
 def _drive(session: Session, journal: Journal, options: Options) -> Result:
     """Run the stages the journal does not show as done; return the Result."""
+    from mover import stages
     s, h = session.cfg.settings, journal.hash
     if journal.record.status is Status.DONE and journal.stage >= Stage.STARTED:
         return Result(h, Outcome.NOT_ELIGIBLE, "already moved (journal says done)")
@@ -169,6 +182,8 @@ def _drive(session: Session, journal: Journal, options: Options) -> Result:
 
 def _up_to_verified(session: Session, journal: Journal, torrent: Torrent) -> plans.Plan:
     """Run the stages up to VERIFIED that the journal does not show as done."""
+    from mover import recovery, stages
+    from state import pool
     s = session.cfg.settings
     plan = make_plan(session, torrent)
     journal.record.name = plan.name

@@ -141,7 +141,12 @@ class Qbit:
             DISABLE_LOGGING_DEBUG_OUTPUT=True)
         with self._call("log in"):
             self.client.auth_log_in()
-        self.api_version = self.client.app_web_api_version()
+
+    @property
+    def api_version(self) -> str:
+        """Return the Web API version, e.g. "2.8.19" (4.5) or "2.11.4" (5.1)."""
+        with self._call("read the API version"):
+            return self.client.app_web_api_version()
 
     @contextlib.contextmanager
     def _call(self, what: str) -> Iterator[None]:
@@ -256,3 +261,37 @@ class Qbit:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.client.auth_log_out()
+
+
+def peek(cfg: ClientConfig, torrent_hash: str, timeout: float = 10.0):
+    """Return (found, Torrent or None) for one hash using only the standard library.
+
+    The hook's fast path: qbittorrent-api (and requests) take ~0.2 s to
+    import, too slow for the many hook runs that end "not eligible". Return
+    (False, None) if the lookup itself failed, so the caller falls back to
+    the full client, which reports errors properly.
+    """
+    import http.cookiejar
+    import json
+    import ssl
+    import urllib.parse
+    import urllib.request
+    context = None if cfg.verify_cert else ssl._create_unverified_context()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
+        urllib.request.HTTPSHandler(context=context))
+    base = cfg.url.rstrip("/") + "/api/v2"
+    try:
+        login = urllib.parse.urlencode({"username": cfg.username,
+                                        "password": cfg.password}).encode()
+        with opener.open(urllib.request.Request(base + "/auth/login", data=login,
+                                                headers={"Referer": cfg.url}),
+                         timeout=timeout) as answer:
+            if answer.read().strip() != b"Ok.":
+                return False, None
+        query = urllib.parse.urlencode({"hashes": torrent_hash})
+        with opener.open(f"{base}/torrents/info?{query}", timeout=timeout) as answer:
+            found = json.loads(answer.read())
+    except (OSError, ValueError):
+        return False, None
+    return True, (_torrent(found[0]) if found else None)

@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-import filelock
-
 from mover.errors import BusyError
 from state import paths, store
 
@@ -116,15 +114,17 @@ class Journal:
 
     def __init__(self, torrent_hash: str):
         self.hash = torrent_hash
+        import filelock
         self.path = paths.journal_path(torrent_hash)
         self._lock = filelock.FileLock(str(paths.lock_path(torrent_hash)))
+        self._timeout = filelock.Timeout
         self.record, self.is_new = _load(self.path, torrent_hash)
 
     def lock(self) -> "Journal":
         """Take the torrent's lock without waiting; raise BusyError if held."""
         try:
             self._lock.acquire(timeout=0)
-        except filelock.Timeout:
+        except self._timeout:
             raise BusyError(f"torrent {self.hash} is already being moved "
                             f"by another process") from None
         self.record, self.is_new = _load(self.path, self.hash)   # re-read under the lock
