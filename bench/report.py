@@ -1,0 +1,91 @@
+"""The benchmark's table, its targets (the issue's ratios) and its JSON file."""
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# (link, data set, engine, baseline, least ratio): the issue's targets.
+TARGETS = [("loopback", "big", "mover-rsync", "rsync", 0.95),
+           ("loopback", "big", "mover-sftp", "scp", 0.9),
+           ("loopback", "big", "mover-segmented", "scp", 0.9),
+           ("loopback", "small", "mover-rsync", "rsync", 1.0),
+           ("loopback", "small", "mover-sftp", "rsync", 1.0),
+           ("loopback", "small", "mover-segmented", "rsync", 1.0),
+           ("distant", "big", "mover-segmented", "lftp-8", 1.0),
+           ("distant", "big", "mover-segmented", "rsync", 4.0),
+           ("distant", "season", "mover-segmented", "lftp-8", 1.0),
+           ("distant", "season", "mover-segmented", "rsync", 4.0)]
+
+
+def median_mbs(record: Dict) -> Optional[float]:
+    """Return the median MB/s of a record's runs, or None if every run failed."""
+    return statistics.median(record["mbs"]) if record["mbs"] else None
+
+
+def row_of(records: List[Dict], link: str, data: str) -> Dict[str, Dict]:
+    """Return the records of one row (link, data set) by tool name."""
+    return {r["tool"]: r for r in records if r["link"] == link and r["data"] == data}
+
+
+def best_baseline(row: Dict[str, Dict]) -> Optional[Tuple[str, float]]:
+    """Return (tool, MB/s) of the fastest baseline of a row."""
+    scores = [(median_mbs(r), t) for t, r in row.items()
+              if r["kind"] == "baseline" and median_mbs(r)]
+    return (max(scores)[1], max(scores)[0]) if scores else None
+
+
+def table(records: List[Dict], tools: List[str]) -> str:
+    """Return the MB/s table; engines also show their ratio to the row's best baseline."""
+    rows = sorted({(r["link"], r["data"]) for r in records},
+                  key=lambda key: (key[0] != "loopback", key[1]))
+    head = f"{'link':9} {'data':8}" + "".join(f" {t:>17}" for t in tools)
+    lines = [head, "-" * len(head)]
+    for link, data in rows:
+        row, cells = row_of(records, link, data), []
+        best = best_baseline(row)
+        for tool in tools:
+            record, cell = row.get(tool), "-"
+            if record and median_mbs(record):
+                cell = f"{median_mbs(record):.1f}"
+                if record["kind"] == "engine" and best:
+                    cell += f" ({median_mbs(record) / best[1]:.2f}x)"
+            elif record:
+                cell = "failed"
+            cells.append(f" {cell:>17}")
+        lines.append(f"{link:9} {data:8}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def targets(records: List[Dict]) -> List[Dict]:
+    """Return every target the records can judge, with its ratio and verdict."""
+    out = []
+    for link, data, engine, base, least in TARGETS:
+        row = row_of(records, link, data)
+        if engine not in row or base not in row:
+            continue
+        ours, theirs = median_mbs(row[engine]), median_mbs(row[base])
+        ratio = ours / theirs if ours and theirs else 0.0
+        out.append({"link": link, "data": data, "engine": engine, "baseline": base,
+                    "least": least, "ratio": round(ratio, 3), "ok": ratio >= least})
+    return out
+
+
+def targets_text(judged: List[Dict]) -> str:
+    """Return one line per target: engine vs baseline, ratio, wanted, verdict."""
+    return "\n".join(f"{'ok  ' if t['ok'] else 'MISS'} {t['link']:8} {t['data']:7} "
+                     f"{t['engine']:>15} / {t['baseline']:<6} = {t['ratio']:.2f}x "
+                     f"(want >= {t['least']}x)" for t in judged)
+
+
+def write_json(payload: Dict) -> Path:
+    """Write ``payload`` to bench/results/bench-TIME.json and latest.json; return the path."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / time.strftime("bench-%Y%m%d-%H%M%S.json")
+    text = json.dumps(payload, indent=2)
+    path.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    return path
