@@ -40,7 +40,7 @@ CONNECTIONS = 8                 # like lftp pget -n 8
 CHUNK = 255 * 1024              # OpenSSH sftp-server's largest read
 DEPTH = 16                      # requests in flight per connection
 WINDOW = 8 * 1024 * 1024        # SSH channel window per connection
-PACKET = 256 * 1024             # SSH packet payload we accept
+PACKET = 32 * 1024              # SSH packet size we accept (paramiko is slower above)
 MIN_SEGMENT = 8 * 1024 * 1024
 MAX_SEGMENT = 64 * 1024 * 1024
 RANGES_SUFFIX = ".torrent-mover-ranges"
@@ -233,12 +233,16 @@ class Result:
     connections: int = 0
 
 
-def segment_size(size: int, connections: int) -> int:
-    """Return the range size for a file of ``size`` bytes (the size: one range)."""
+def segment_size(size: int) -> int:
+    """Return the range size for a file of ``size`` bytes: about 1/16 of it, in MiB,
+    from MIN_SEGMENT to MAX_SEGMENT; a file under 2 * MIN_SEGMENT is one range.
+
+    It depends on the size only, so a re-run with other settings still resumes.
+    """
     if size < 2 * MIN_SEGMENT:
         return max(size, 1)
-    wanted = -(-size // (2 * connections))
-    return min(MAX_SEGMENT, max(MIN_SEGMENT, -(-wanted // (1 << 20)) * (1 << 20)))
+    wanted = -(-size // (16 << 20)) << 20
+    return min(MAX_SEGMENT, max(MIN_SEGMENT, wanted))
 
 
 def _local_error(exc: OSError, what: str, path: str) -> MoverError:
@@ -252,15 +256,17 @@ def _skip(progress: Progress, count: int) -> None:
     (skip or progress.add)(count)
 
 
+class _Aborted(TransferError):
+    """Another connection failed; this one stops too (never shown to the user)."""
+
 
 class _Run:
     """One job: the files, the task queue, and what the workers share."""
 
-    def __init__(self, job: Job, progress: Progress, server: ServerConfig, pull: bool,
-                 connections: int):
+    def __init__(self, job: Job, progress: Progress, server: ServerConfig, pull: bool):
         self.job, self.progress, self.server, self.pull = job, progress, server, pull
         self.files = [_File(rel, size, posixpath.join(job.src_root, rel),
-                            posixpath.join(job.dst_root, rel), segment_size(size, connections))
+                            posixpath.join(job.dst_root, rel), segment_size(size))
                       for rel, size in sorted(job.items, key=lambda item: -item[1])]
         self.tasks: "queue.SimpleQueue[Tuple[_File, int]]" = queue.SimpleQueue()
         for item in self.files:
@@ -270,11 +276,11 @@ class _Run:
         self.result, self.errors = Result(), []  # type: ignore
         self._lock, self._dirs = threading.Lock(), set()  # type: ignore
 
-    def count(self, moved: int = 0, ranges: int = 0, skipped: int = 0) -> None:
+    def count(self, **more: int) -> None:
+        """Add ``more`` (bytes_moved=, ranges_moved=, ...) to the Result."""
         with self._lock:
-            self.result.bytes_moved += moved
-            self.result.ranges_moved += ranges
-            self.result.files_skipped += skipped
+            for name, value in more.items():
+                setattr(self.result, name, getattr(self.result, name) + value)
 
     def makedirs(self, path: str) -> None:
         """Create ``path`` on the destination once per run."""
@@ -319,7 +325,7 @@ class _Run:
         final = self.job.dst.stat(item.dst)
         if final is not None and final.size == item.size and not self.job.checksum:
             item.skip, item.done = True, set(range(item.count))
-            self.count(skipped=1)
+            self.count(files_skipped=1)
             return
         self.makedirs(posixpath.dirname(item.tmp))
         done = None if self.job.checksum or item.count == 1 else self.load_ranges(item)
@@ -397,10 +403,8 @@ class _Worker:
             if not item.ready:
                 self.run.prepare(item, self.chan)
             if index in item.done:
-                if not item.skip:
-                    _skip(self.run.progress, item.bounds(index)[1] - item.bounds(index)[0])
-                elif index == 0:
-                    _skip(self.run.progress, item.size)
+                start, end = item.bounds(index)
+                _skip(self.run.progress, end - start)
                 return
         self.switch(item)
         start, end = item.bounds(index)
@@ -408,12 +412,12 @@ class _Worker:
             self.chan.read_range(self.handle, item.src, start, end, self._sink)
         else:
             self.chan.write_range(self.handle, item.tmp, start, end, self._source)
-        self.run.count(moved=end - start, ranges=1)
+        self.run.count(bytes_moved=end - start, ranges_moved=1)
         self.run.finish_range(item, index)
 
     def _sink(self, offset: int, data: bytes) -> None:
         if self.run.abort.is_set():
-            raise TransferError("aborted")
+            raise _Aborted("stopped: another connection failed")
         try:
             os.pwrite(self.fd, data, offset)
         except OSError as exc:
@@ -422,7 +426,7 @@ class _Worker:
 
     def _source(self, offset: int, size: int) -> bytes:
         if self.run.abort.is_set():
-            raise TransferError("aborted")
+            raise _Aborted("stopped: another connection failed")
         data = os.pread(self.fd, size, offset)
         if len(data) != size:
             raise TransferError(f"{self.item.src} is shorter than expected "
@@ -471,13 +475,12 @@ def _connection(run: _Run) -> None:
     from mover.endpoints.ssh import connect
     try:
         client = connect(run.server)
-        prefer_gcm(client)
     except MoverError as exc:
         run.errors.append(exc)      # others may still do the work
         return
     try:
-        with run._lock:
-            run.result.connections += 1
+        prefer_gcm(client)
+        run.count(connections=1)
         _Worker(run, RawSftp(client, run.server.display, run.job.stall_timeout)).loop()
     except MoverError as exc:
         run.abort.set()
@@ -498,8 +501,7 @@ def segmented_job(job: Job, progress: Progress, src_server: Optional[ServerConfi
     if (src_server is None) == (dst_server is None):
         raise ProvisioningError("the segmented engine needs exactly one remote side "
                                 "(pull or push); use sftp for a relay, local otherwise")
-    run = _Run(job, progress, src_server or dst_server, src_server is not None,
-               max(1, connections))
+    run = _Run(job, progress, src_server or dst_server, src_server is not None)
     job.dst.makedirs(job.dst_root)
     threads = [threading.Thread(target=_connection, args=(run,), daemon=True,
                                 name=f"segment-{i}")
@@ -510,7 +512,7 @@ def segmented_job(job: Job, progress: Progress, src_server: Optional[ServerConfi
         thread.join()
     unfinished = [f.rel for f in run.files if len(f.done) < f.count]
     if unfinished or (run.errors and run.abort.is_set()):
-        error = next((e for e in run.errors if not str(e) == "aborted"), None)
+        error = next((e for e in run.errors if not isinstance(e, _Aborted)), None)
         if isinstance(error, MoverError):
             raise error
         raise TransferError(f"segmented copy failed ({error!r}); "
