@@ -182,7 +182,7 @@ def _drive(session: Session, journal: Journal, options: Options) -> Result:
 
 def _up_to_verified(session: Session, journal: Journal, torrent: Torrent) -> plans.Plan:
     """Run the stages up to VERIFIED that the journal does not show as done."""
-    from mover import recovery, stages
+    from mover import recovery, stages, streamcheck
     from state import pool
     s = session.cfg.settings
     plan = make_plan(session, torrent)
@@ -194,12 +194,18 @@ def _up_to_verified(session: Session, journal: Journal, torrent: Torrent) -> pla
         with pool.slot(s.parallel_jobs, s.pool_wait_timeout, plan.hash):
             log.info("%s: copying %d bytes in %d file(s)", plan.hash, plan.total_size,
                      len(plan.files))
-            stages.transfer_with_retries(session, journal, plan)
-        journal.advance(Stage.TRANSFERRED)
+            if streamcheck.wanted(session):
+                streamed = streamcheck.transfer_verified(session, journal, plan)
+            else:
+                stages.transfer_with_retries(session, journal, plan)
+                streamed = False
+        journal.advance(Stage.TRANSFERRED, stream_verified=streamed)
+    streamed = bool(journal.record.extra.get("stream_verified"))
     if journal.stage < Stage.ADDED:
-        stages.add_to_destination(session, plan)
+        stages.add_to_destination(session, plan, skip_checking=streamed)
         journal.advance(Stage.ADDED)
-    log.info("%s: rechecking on the destination", plan.hash)
-    recovery.verify_and_repair(session, journal, plan)
+    if not (streamed and streamcheck.confirm(session, plan)):
+        log.info("%s: rechecking on the destination", plan.hash)
+        recovery.verify_and_repair(session, journal, plan)
     journal.advance(Stage.VERIFIED)
     return plan

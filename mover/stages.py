@@ -24,12 +24,23 @@ def cache_root(session: Session, torrent_hash: str) -> Optional[str]:
     return None
 
 
+def effective_mode(session: Session) -> str:
+    """Return the engine that writes to the destination ("rsync", "sftp", "local")."""
+    cfg = session.cfg
+    if cfg.topology == "relay" and not cfg.settings.local_cache_path:
+        return "sftp"
+    return cfg.settings.transfer_mode
+
+
 def transfer(session: Session, journal: Journal, plan: plans.Plan,
-             checksum: bool = False, only: Optional[Iterable[str]] = None) -> None:
+             checksum: bool = False, only: Optional[Iterable[str]] = None,
+             verifier=None) -> None:
     """Copy the plan's files (or those named in ``only``) to the destination.
 
     A relay goes through the local cache when one is configured, else it
-    streams. ``checksum`` compares content and repairs in place.
+    streams. ``checksum`` compares content and repairs in place. A
+    ``verifier`` (mover.pieces.PieceVerifier) is fed the bytes written at
+    the destination by streaming engines.
     """
     cfg, s = session.cfg, session.cfg.settings
     wanted = None if only is None else set(only)
@@ -42,12 +53,14 @@ def transfer(session: Session, journal: Journal, plan: plans.Plan,
     if cache:
         run_job(Job(session.src_ep, session.cache_ep, plan.src_save_path, cache, **common),
                 s.transfer_mode, progress, src_server=cfg.source_server)
-        run_job(Job(session.cache_ep, session.dst_ep, cache, plan.dst_root, **common),
+        run_job(Job(session.cache_ep, session.dst_ep, cache, plan.dst_root,
+                    verifier=verifier, **common),
                 s.transfer_mode, progress, dst_server=cfg.destination_server)
         return
-    mode = "sftp" if cfg.topology == "relay" else s.transfer_mode
-    run_job(Job(session.src_ep, session.dst_ep, plan.src_save_path, plan.dst_root, **common),
-            mode, progress, src_server=cfg.source_server, dst_server=cfg.destination_server)
+    run_job(Job(session.src_ep, session.dst_ep, plan.src_save_path, plan.dst_root,
+                verifier=verifier, **common),
+            effective_mode(session), progress, src_server=cfg.source_server,
+            dst_server=cfg.destination_server)
 
 
 def transfer_with_retries(session: Session, journal: Journal, plan: plans.Plan,
@@ -74,10 +87,14 @@ def transfer_with_retries(session: Session, journal: Journal, plan: plans.Plan,
             time.sleep(delay)
 
 
-def add_to_destination(session: Session, plan: plans.Plan) -> None:
-    """Add the source's .torrent to the destination, stopped, at the planned save path."""
+def add_to_destination(session: Session, plan: plans.Plan, skip_checking: bool = False) -> None:
+    """Add the source's .torrent to the destination, stopped, at the planned save path.
+
+    ``skip_checking`` only after every piece was verified in the stream.
+    """
     torrent_bytes = session.src.export(plan.hash)
-    session.dst.add(torrent_bytes, plan.dst_save_path, plan.category, plan.tags)
+    session.dst.add(torrent_bytes, plan.dst_save_path, plan.category, plan.tags,
+                    skip_checking=skip_checking)
     verify.wait_for(session.dst, plan.hash, timeout=60)
 
 

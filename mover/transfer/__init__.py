@@ -8,7 +8,7 @@ renames into place when complete, and resumes a partial file on a re-run.
 """
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 from mover.endpoints import Endpoint
 from mover.transfer.progress import Progress
@@ -27,6 +27,7 @@ class Job:
     checksum: bool = False          # compare content, send deltas (repairs)
     stall_timeout: float = 1500.0
     limit_bps: float = 0.0          # bytes/s for the whole job, 0 = no limit
+    verifier: Optional[object] = None   # mover.pieces.PieceVerifier fed by streaming engines
 
 
 def run_job(job: Job, mode: str, progress: Progress, src_server=None, dst_server=None) -> None:

@@ -39,6 +39,7 @@ def copy_one(job: Job, rel: str, size: int, progress: Progress) -> None:
     if job.checksum:
         offset = 0
     progress.add(offset)
+    position = offset
     with job.src.open_read(src, offset) as reader, \
             job.dst.open_write(tmp, append=offset > 0) as writer:
         while True:
@@ -46,6 +47,9 @@ def copy_one(job: Job, rel: str, size: int, progress: Progress) -> None:
             if not chunk:
                 break
             writer.write(chunk)
+            if job.verifier is not None:
+                job.verifier.feed(rel, position, chunk)
+            position += len(chunk)
             progress.add(len(chunk))
     written = job.dst.stat(tmp)
     if written is None or written.size != size:

@@ -1,0 +1,68 @@
+"""verify = stream: check piece hashes during the transfer instead of a recheck.
+
+Works when a streaming engine writes the destination (sftp, local, a relay
+without cache); rsync moves bytes we never see, so it keeps the recheck.
+A v2-only torrent (no v1 piece hashes) also keeps the recheck. Pieces that
+could not be hashed on the fly are read back from the destination; if that
+would be more than a quarter of the data the recheck is cheaper and is used.
+"""
+
+import logging
+import time
+
+from mover import plan as plans, stages, verify
+from mover.pieces import Layout, PieceVerifier
+from mover.session import Session
+from state.journal import Journal
+
+log = logging.getLogger("mover.streamcheck")
+READ_BACK_LIMIT = 0.25
+
+
+def wanted(session: Session) -> bool:
+    """True when the config asks for stream verification and the engine allows it."""
+    return session.cfg.settings.verify == "stream" and stages.effective_mode(session) != "rsync"
+
+
+def transfer_verified(session: Session, journal: Journal, plan: plans.Plan) -> bool:
+    """Transfer the plan, checking pieces on the way; return True if all matched."""
+    layout = Layout.from_torrent(session.src.export(plan.hash))
+    if layout is None:
+        log.info("%s: v2-only torrent; verifying with a recheck instead", plan.hash)
+        stages.transfer_with_retries(session, journal, plan)
+        return False
+    verifier = PieceVerifier(layout)
+    stages.transfer_with_retries(session, journal, plan, verifier=verifier)
+    return _settle(session, journal, plan, verifier)
+
+
+def _settle(session: Session, journal: Journal, plan: plans.Plan,
+            verifier: PieceVerifier) -> bool:
+    """Read back unchecked pieces, re-fetch the files of bad ones; return True if all good."""
+    unchecked = verifier.unchecked()
+    if len(unchecked) * verifier.layout.piece_length > READ_BACK_LIMIT * verifier.layout.total:
+        log.info("%s: %d of %d pieces were not seen in order; using a recheck", plan.hash,
+                 len(unchecked), len(verifier.layout.hashes))
+        return False
+    verifier.read_back(session.dst_ep, plan.dst_root, unchecked)
+    if verifier.bad:
+        files = verifier.files_of(verifier.bad)
+        log.warning("%s: %d piece(s) did not match; fetching again: %s", plan.hash,
+                    len(verifier.bad), ", ".join(files[:5]))
+        stages.transfer_with_retries(session, journal, plan, checksum=True, only=files)
+        verifier.read_back(session.dst_ep, plan.dst_root, sorted(verifier.bad))
+    ok = not verifier.bad and not verifier.unchecked()
+    log.info("%s: stream verification %s", plan.hash,
+             "passed: every piece matched" if ok else "failed; falling back to a recheck")
+    return ok
+
+
+def confirm(session: Session, plan: plans.Plan, timeout: float = 60.0) -> bool:
+    """Return True once the destination, added with skip_checking, reports 100%."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        torrent = verify.wait_for(session.dst, plan.hash, timeout=timeout)
+        if not torrent.state.is_transient:
+            return torrent.progress >= 1.0 and not torrent.state.is_errored
+        time.sleep(0.5)
+    return False

@@ -1,0 +1,96 @@
+"""Piece verification on the fly (mover.pieces), with torrents made by torf."""
+
+import os
+import random
+
+import pytest
+import torf
+
+from mover.endpoints.local import LocalEndpoint
+from mover.pieces import Layout, PieceVerifier, bdecode
+
+PIECE = 16384
+
+
+def make(tmp_path, sizes):
+    top = tmp_path / "src" / "Show"
+    data = {}
+    for rel, size in sizes.items():
+        path = top / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(random.Random(rel).randbytes(size))
+        data[f"Show/{rel}"] = path.read_bytes()
+    torrent = torf.Torrent(path=top, piece_size=PIECE, creation_date=None)
+    torrent.generate()
+    return torrent.dump(), data
+
+
+def test_bdecode_values():
+    assert bdecode(b"d3:agei42e4:listl1:a1:bee") == {b"age": 42, b"list": [b"a", b"b"]}
+    with pytest.raises(ValueError):
+        bdecode(b"d3:age")
+
+
+def test_layout_multi_file(tmp_path):
+    raw, data = make(tmp_path, {"a.bin": 40000, "sub/b.bin": 30000})
+    layout = Layout.from_torrent(raw)
+    assert layout.piece_length == PIECE and layout.total == 70000
+    assert [f.rel for f in layout.files] == ["Show/a.bin", "Show/sub/b.bin"]
+    assert len(layout.hashes) == (70000 + PIECE - 1) // PIECE
+
+
+def feed_all(verifier, data, order, chunk=5000):
+    for rel in order:
+        blob = data[rel]
+        for pos in range(0, len(blob), chunk):
+            verifier.feed(rel, pos, blob[pos:pos + chunk])
+
+
+def test_in_order_stream_verifies_every_piece(tmp_path):
+    raw, data = make(tmp_path, {"a.bin": 40000, "sub/b.bin": 30000})
+    verifier = PieceVerifier(Layout.from_torrent(raw))
+    feed_all(verifier, data, ["Show/a.bin", "Show/sub/b.bin"])
+    assert not verifier.bad and not verifier.unchecked()
+
+
+def test_out_of_order_boundary_piece_is_read_back(tmp_path):
+    raw, data = make(tmp_path, {"a.bin": 40000, "sub/b.bin": 30000})
+    verifier = PieceVerifier(Layout.from_torrent(raw))
+    feed_all(verifier, data, ["Show/sub/b.bin", "Show/a.bin"])
+    assert verifier.unchecked() == [2]            # the piece spanning both files
+    verifier.read_back(LocalEndpoint(), str(tmp_path / "src"), verifier.unchecked())
+    assert not verifier.bad and not verifier.unchecked()
+
+
+def test_flipped_byte_is_found_and_named(tmp_path):
+    raw, data = make(tmp_path, {"a.bin": 40000, "sub/b.bin": 30000})
+    verifier = PieceVerifier(Layout.from_torrent(raw))
+    broken = bytearray(data["Show/sub/b.bin"])
+    broken[20000] ^= 0xFF
+    data["Show/sub/b.bin"] = bytes(broken)
+    feed_all(verifier, data, ["Show/a.bin", "Show/sub/b.bin"])
+    assert verifier.bad == {(40000 + 20000) // PIECE}
+    assert verifier.files_of(verifier.bad) == ["Show/sub/b.bin"]
+
+
+def test_resumed_prefix_is_read_back_from_disk(tmp_path):
+    raw, data = make(tmp_path, {"a.bin": 50000})
+    verifier = PieceVerifier(Layout.from_torrent(raw))
+    blob = data["Show/a.bin"]
+    verifier.feed("Show/a.bin", 20000, blob[20000:])   # 0..20000 was on disk already
+    assert verifier.unchecked() == [0, 1]
+    verifier.read_back(LocalEndpoint(), str(tmp_path / "src"), verifier.unchecked())
+    assert not verifier.bad and not verifier.unchecked()
+
+
+def test_short_file_on_disk_counts_bad(tmp_path):
+    raw, data = make(tmp_path, {"a.bin": 50000})
+    os.truncate(tmp_path / "src" / "Show" / "a.bin", 30000)
+    verifier = PieceVerifier(Layout.from_torrent(raw))
+    verifier.read_back(LocalEndpoint(), str(tmp_path / "src"), [0, 1, 2, 3])
+    assert verifier.bad == {1, 2, 3} and verifier.good == {0}
+
+
+def test_v2_only_torrent_has_no_layout():
+    raw = b"d4:infod4:name1:x12:piece lengthi16384e9:file treedeee"
+    assert Layout.from_torrent(raw) is None
