@@ -8,7 +8,7 @@ import argparse
 import logging
 import re
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from mover.errors import MoverError, UsageError
 
@@ -80,13 +80,17 @@ def dispatch(args: argparse.Namespace) -> int:
     return commands_cli.move(cfg, args.hash, args)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point: return the process exit code; never let a traceback out."""
+def guarded(run: Callable[[argparse.Namespace], int], make_parser,
+            argv: Optional[List[str]]) -> int:
+    """Parse ``argv`` and call ``run``; turn every error into a message and an exit code.
+
+    The one place where MoverError is caught for the command-line programs.
+    """
     from mover import logs
     argv = sys.argv[1:] if argv is None else argv
     logs.setup(verbose="-v" in argv or "--verbose" in argv)
     try:
-        return dispatch(parser().parse_args(argv))
+        return run(make_parser().parse_args(argv))
     except MoverError as exc:
         log.error("%s", exc)
         log.debug("details", exc_info=True)
@@ -99,5 +103,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     except Exception as exc:  # a bug: one line for the user, the trace in the log file
         log.error("unexpected error: %s: %s (details in the log file)",
                   type(exc).__name__, exc)
-        logging.getLogger("mover").debug("traceback", exc_info=True)
+        log.debug("traceback", exc_info=True)
         return 1
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of hook.py: return the process exit code; never raise."""
+    return guarded(dispatch, parser, argv)

@@ -79,16 +79,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point of install_hook.py."""
-    from mover import logs
-    argv = sys.argv[1:] if argv is None else argv
-    logs.setup(verbose="-v" in argv or "--verbose" in argv)
-    try:
-        return run(parser().parse_args(argv))
-    except MoverError as exc:
-        log.error("%s", exc)
-        return exc.exit_code
-    except Exception as exc:
-        log.error("unexpected error: %s: %s", type(exc).__name__, exc)
-        log.debug("traceback", exc_info=True)
-        return 1
+    """Entry point of install_hook.py: return the process exit code; never raise."""
+    from mover.cli import guarded
+    return guarded(run, parser, argv)
