@@ -3,8 +3,8 @@
 ``run_engine`` starts ``python -m bench.engines SPEC`` so every run starts
 cold and its peak memory (ru_maxrss) is its own. The child pulls the data
 set from the server through the real engine code (mover.transfer) and
-prints JSON: seconds (from opening the first connection to the last
-rename, so Python's start-up is not counted) and peak_mb.
+prints JSON: seconds (from the engine call, with the source endpoint
+already connected as in the mover, to the last rename) and peak_mb.
 """
 
 import json
@@ -30,8 +30,12 @@ def run_engine(spec: Dict) -> Dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _transfer(spec: Dict) -> None:
-    """Pull the items of ``spec`` with its engine (runs inside the child)."""
+def _transfer(spec: Dict) -> float:
+    """Pull the items of ``spec`` with its engine (inside the child); return seconds.
+
+    The clock starts once the source endpoint is connected: the mover has that
+    connection open (preflight) before any engine runs.
+    """
     from mover.config import ServerConfig
     from mover.endpoints.local import LocalEndpoint
     from mover.endpoints.ssh import SshEndpoint
@@ -40,7 +44,8 @@ def _transfer(spec: Dict) -> None:
     server = ServerConfig("source", link["host"], link["port"], link["user"],
                           link["key_file"], None, link["known_hosts"])
     progress = Progress(limit_bps=spec.get("limit_mbs", 0) * 1e6)
-    src = SshEndpoint(server)
+    src = SshEndpoint(server)       # the mover opens it before any engine runs
+    start = time.monotonic()
     try:
         job = Job(src, LocalEndpoint("destination"), spec["src_root"], spec["dst_root"],
                   tuple(tuple(item) for item in spec["items"]),
@@ -55,6 +60,7 @@ def _transfer(spec: Dict) -> None:
             from mover.transfer.segmented import CONNECTIONS, segmented_job
             segmented_job(job, progress, src_server=server,
                           connections=spec.get("connections") or CONNECTIONS)
+        return time.monotonic() - start
     finally:
         src.close()
 
@@ -66,9 +72,7 @@ def child(argv) -> None:
     import mover.transfer.rsync  # noqa: F401
     import mover.transfer.segmented  # noqa: F401
     import mover.transfer.stream  # noqa: F401
-    start = time.monotonic()
-    _transfer(spec)
-    seconds = time.monotonic() - start
+    seconds = _transfer(spec)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": round(peak, 1),

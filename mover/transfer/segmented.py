@@ -18,7 +18,6 @@ window per connection (``WINDOW``) plus ``DEPTH`` chunks: about 10 MB each.
 
 import collections
 import json
-import logging
 import os
 import posixpath
 import queue
@@ -26,7 +25,7 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 from mover.commands import PARTIAL_DIR
 from mover.config import ServerConfig
@@ -35,7 +34,6 @@ from mover.errors import MoverError, NoSpaceError, ProvisioningError, StalledErr
 from mover.transfer import Job
 from mover.transfer.progress import Progress
 
-log = logging.getLogger("mover.segmented")
 CONNECTIONS = 8                 # like lftp pget -n 8
 CHUNK = 255 * 1024              # OpenSSH sftp-server's largest read
 DEPTH = 16                      # requests in flight per connection
@@ -411,7 +409,14 @@ class _Worker:
         if self.run.pull:
             self.chan.read_range(self.handle, item.src, start, end, self._sink)
         else:
-            self.chan.write_range(self.handle, item.tmp, start, end, self._source)
+            try:
+                self.chan.write_range(self.handle, item.tmp, start, end, self._source)
+            except TransferError as exc:    # SFTP v3 has no "disk full" status
+                free = self.run.job.dst.free_space(posixpath.dirname(item.tmp))
+                if free < end - start:
+                    raise NoSpaceError(f"no space left on {self.chan.where} for "
+                                       f"{item.tmp}: {exc}") from None
+                raise
         self.run.count(bytes_moved=end - start, ranges_moved=1)
         self.run.finish_range(item, index)
 
@@ -447,6 +452,8 @@ class _Worker:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self.run.abort.set()
             self.run.errors.append(exc)
+            if self.item is not None:   # the channel may be dead: close only the file
+                os.close(self.fd)
 
 
 def prefer_gcm(client) -> None:
