@@ -16,7 +16,7 @@ from mover.errors import ConfigError
 
 ENV_CONFIG = "TORRENT_MOVER_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TRANSFER_MODES = {"rsync": "rsync", "sftp": "sftp", "local": "local",
+TRANSFER_MODES = {"rsync": "rsync", "sftp": "sftp", "local": "local", "segmented": "sftp",
                   "rsync_upload": "rsync", "sftp_upload": "sftp"}
 VERIFY_MODES = ("recheck", "stream")
 
@@ -61,10 +61,11 @@ class ServerConfig:
 class Settings:
     """The [SETTINGS] section with defaults filled in."""
 
-    transfer_mode: str = "rsync"
+    transfer_mode: str = "sftp"
     category_to_move: str = ""
     delete_after_transfer: bool = True
     max_concurrent_file_transfers: int = 4
+    segment_connections: int = 8
     local_cache_path: Optional[str] = None
     parallel_jobs: int = 2
     pool_wait_timeout: float = 3600.0
@@ -214,7 +215,7 @@ def _settings(reader: _Reader) -> Settings:
     values["transfer_mode"] = TRANSFER_MODES.get(mode, mode)
     if values["verify"] not in VERIFY_MODES:
         reader.problem(section, "verify", f"{values['verify']!r} is not recheck or stream")
-    for name in ("max_concurrent_file_transfers", "parallel_jobs"):
+    for name in ("max_concurrent_file_transfers", "parallel_jobs", "segment_connections"):
         if values[name] < 1:
             reader.problem(section, name, "must be at least 1")
     return Settings(**values)

@@ -48,7 +48,7 @@ def transfer(session: Session, journal: Journal, plan: plans.Plan,
     progress = Progress(on_beat=journal.beat, limit_bps=s.bandwidth_limit * 1e6)
     common = dict(items=items, workers=s.max_concurrent_file_transfers,
                   checksum=checksum, stall_timeout=s.watchdog_timeout,
-                  limit_bps=s.bandwidth_limit * 1e6)
+                  limit_bps=s.bandwidth_limit * 1e6, connections=s.segment_connections)
     cache = cache_root(session, plan.hash)
     if cache:
         run_job(Job(session.src_ep, session.cache_ep, plan.src_save_path, cache, **common),

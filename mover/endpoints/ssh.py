@@ -127,7 +127,7 @@ class SshEndpoint(Endpoint):
         with self._guard("read", path):
             handle = self.sftp.open(path, "rb", bufsize=1024 * 1024)
             handle.seek(offset)
-            handle.prefetch()
+            handle.prefetch(max_concurrent_requests=64)
             return handle
 
     def open_write(self, path: str, append: bool = False) -> BinaryIO:

@@ -1,8 +1,10 @@
 """Transfer engines: copy a plan's files from one Endpoint to another.
 
 A ``Job`` says what to copy; ``run_job`` picks the engine for the configured
-``transfer_mode``: "rsync" (OpenSSH rsync, at most one side remote), "sftp"
-and "local" (streamed through this process with paramiko or plain files).
+``transfer_mode``: "rsync" (OpenSSH rsync processes, at most one side
+remote); "sftp": with one side remote, the segmented engine (several SSH
+connections, big files split into ranges), with both remote a stream through
+this process; "local": plain files streamed through this process.
 Every engine writes under ``.torrent-mover-partial/`` beside the final file,
 renames into place when complete, and resumes a partial file on a re-run.
 """
@@ -28,6 +30,7 @@ class Job:
     stall_timeout: float = 1500.0
     limit_bps: float = 0.0          # bytes/s for the whole job, 0 = no limit
     verifier: Optional[object] = None   # mover.pieces.PieceVerifier fed by streaming engines
+    connections: int = 8            # SSH connections of the segmented engine
 
 
 def run_job(job: Job, mode: str, progress: Progress, src_server=None, dst_server=None) -> None:
@@ -41,6 +44,9 @@ def run_job(job: Job, mode: str, progress: Progress, src_server=None, dst_server
     if mode == "rsync":
         from mover.transfer.rsync import rsync_job
         rsync_job(job, progress, src_server, dst_server)
+    elif mode == "sftp" and (src_server is None) != (dst_server is None):
+        from mover.transfer.segmented import segmented_job
+        segmented_job(job, progress, src_server, dst_server, connections=job.connections)
     else:
         from mover.transfer.stream import stream_job
         stream_job(job, progress)

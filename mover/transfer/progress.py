@@ -37,6 +37,12 @@ class Progress:
             if ahead > 0:
                 time.sleep(ahead)
 
+    def skip(self, count: int) -> None:
+        """Record ``count`` bytes that were already in place (no bandwidth wait)."""
+        with self._lock:
+            self.bytes_done += count
+        self.alive()
+
     def set_extra(self, key, value: int, totals: dict) -> None:
         """Record an absolute byte count reported by one of several processes."""
         with self._lock:

@@ -16,184 +16,25 @@ a re-run transfers only the missing ranges. Memory is bounded by the SSH
 window per connection (``WINDOW``) plus ``DEPTH`` chunks: about 10 MB each.
 """
 
-import collections
 import json
 import os
 import posixpath
 import queue
-import socket
-import struct
 import threading
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Set, Tuple
+from typing import Optional, Set, Tuple
 
 from mover.commands import PARTIAL_DIR
 from mover.config import ServerConfig
-from mover.errors import MoverError, NoSpaceError, ProvisioningError, StalledError, \
-    TransferError
+from mover.errors import MoverError, NoSpaceError, ProvisioningError, TransferError
 from mover.transfer import Job
 from mover.transfer.progress import Progress
+from mover.transfer.rawsftp import _PF_CREAT, _PF_READ, _PF_WRITE, RawSftp
 
 CONNECTIONS = 8                 # like lftp pget -n 8
-CHUNK = 255 * 1024              # OpenSSH sftp-server's largest read
-DEPTH = 16                      # requests in flight per connection
-WINDOW = 8 * 1024 * 1024        # SSH channel window per connection
-PACKET = 32 * 1024              # SSH packet size we accept (paramiko is slower above)
 MIN_SEGMENT = 8 * 1024 * 1024
 MAX_SEGMENT = 64 * 1024 * 1024
 RANGES_SUFFIX = ".torrent-mover-ranges"
-_OPEN, _CLOSE, _READ, _WRITE = 3, 4, 5, 6
-_STATUS, _HANDLE, _DATA = 101, 102, 103
-_PF_READ, _PF_WRITE, _PF_CREAT = 1, 2, 8
-_FX_EOF, _FX_NO_SUCH_FILE, _FX_PERMISSION_DENIED = 1, 2, 3
-
-
-def _string(data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + data
-
-
-class RawSftp:
-    """Plain SFTP v3 on one channel of ``client`` (a paramiko SSHClient).
-
-    Only what moving data needs: open, close, pipelined ranged read and
-    write. Every method raises TransferError (StalledError when nothing
-    arrives for ``timeout`` seconds) or ProvisioningError.
-    """
-
-    def __init__(self, client, where: str, timeout: float):
-        self.client, self.where = client, where
-        self._ids, self._chunks, self._have = 0, collections.deque(), 0
-        try:
-            self.chan = client.get_transport().open_session(window_size=WINDOW,
-                                                            max_packet_size=PACKET)
-            self.chan.settimeout(timeout)
-            self.chan.invoke_subsystem("sftp")
-            self.chan.sendall(struct.pack(">IBI", 5, 1, 3))
-            kind, _ = self._message()
-        except MoverError:
-            raise
-        except Exception as exc:  # paramiko raises many kinds
-            raise TransferError(f"cannot start SFTP on {where}: {exc}") from None
-        if kind != 2:
-            raise TransferError(f"{where} answered SFTP init with message {kind}")
-
-    def _send(self, kind: int, *body: bytes) -> int:
-        """Send request ``kind`` with ``body`` parts (after the id); return its id."""
-        self._ids = (self._ids + 1) & 0xFFFFFFFF
-        head = struct.pack(">IBI", sum(map(len, body)) + 5, kind, self._ids)
-        try:
-            self.chan.sendall(b"".join((head,) + body))
-        except socket.timeout:
-            raise StalledError(f"SFTP to {self.where} stalled") from None
-        except Exception as exc:
-            raise TransferError(f"SFTP to {self.where} failed: {exc}") from None
-        return self._ids
-
-    def _take(self, count: int) -> memoryview:
-        """Return the next ``count`` bytes from the channel (one copy at most)."""
-        while self._have < count:
-            try:
-                data = self.chan.recv(max(count, 1 << 20))
-            except socket.timeout:
-                raise StalledError(f"no data from {self.where} for "
-                                   f"{self.chan.gettimeout():.0f} s") from None
-            except Exception as exc:
-                raise TransferError(f"SFTP from {self.where} failed: {exc}") from None
-            if not data:
-                raise TransferError(f"{self.where} closed the SFTP connection")
-            self._chunks.append(memoryview(data))
-            self._have += len(data)
-        self._have -= count
-        first = self._chunks[0]
-        if len(first) >= count:
-            self._chunks[0] = first[count:]
-            if len(first) == count:
-                self._chunks.popleft()
-            return first[:count]
-        parts, need = [], count
-        while need:
-            part = self._chunks.popleft()
-            if len(part) > need:
-                self._chunks.appendleft(part[need:])
-                part = part[:need]
-            parts.append(part)
-            need -= len(part)
-        return memoryview(b"".join(parts))
-
-    def _message(self) -> Tuple[int, memoryview]:
-        """Return (type, body) of the next message; body starts with the id."""
-        length, kind = struct.unpack(">IB", self._take(5))
-        return kind, self._take(length - 1)
-
-    def _reply(self) -> Tuple[int, int, memoryview]:
-        """Return (id, type, rest) of the next reply."""
-        kind, body = self._message()
-        return struct.unpack_from(">I", body)[0], kind, body[4:]
-
-    def _failure(self, rest: bytes, what: str, path: str) -> MoverError:
-        """Return the MoverError for a STATUS reply body ``rest``."""
-        code, size = struct.unpack_from(">II", rest)
-        text = bytes(rest[8:8 + size]).decode(errors="replace")
-        where = f"{self.where}:{path}"
-        if code in (_FX_NO_SUCH_FILE, _FX_PERMISSION_DENIED):
-            return ProvisioningError(f"cannot {what} {where}: {text}")
-        return TransferError(f"cannot {what} {where}: {text} (SFTP status {code})")
-
-    def open(self, path: str, flags: int) -> bytes:
-        """Open ``path`` with SFTP ``flags``; return the handle."""
-        rid = self._send(_OPEN, _string(path.encode("utf-8", "surrogateescape"))
-                         + struct.pack(">II", flags, 0))
-        got, kind, rest = self._reply()
-        if got != rid or kind != _HANDLE:
-            raise self._failure(rest, "open", path)
-        return bytes(rest[4:4 + struct.unpack_from(">I", rest)[0]])
-
-    def close(self, handle: bytes, path: str) -> None:
-        """Close ``handle``; raise if the server reports an error (e.g. write-back)."""
-        rid = self._send(_CLOSE, _string(handle))
-        got, kind, rest = self._reply()
-        if got != rid or kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
-            raise self._failure(rest, "close", path)
-
-    def read_range(self, handle: bytes, path: str, start: int, end: int,
-                   sink: Callable[[int, bytes], None]) -> None:
-        """Read [start, end) of ``handle``, calling ``sink(offset, data)`` per reply."""
-        todo = [(off, min(CHUNK, end - off)) for off in range(start, end, CHUNK)][::-1]
-        pending: Dict[int, Tuple[int, int]] = {}
-        while todo or pending:
-            while todo and len(pending) < DEPTH:
-                off, size = todo.pop()
-                pending[self._send(_READ, _string(handle) + struct.pack(">QI", off, size))] = \
-                    (off, size)
-            rid, kind, rest = self._reply()
-            off, size = pending.pop(rid)
-            if kind != _DATA:
-                if kind == _STATUS and struct.unpack_from(">I", rest)[0] == _FX_EOF:
-                    raise TransferError(f"{self.where}:{path} is shorter than expected "
-                                        f"(ends before byte {off})")
-                raise self._failure(rest, "read", path)
-            data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
-            if len(data) < size:
-                todo.append((off + len(data), size - len(data)))
-            sink(off, data)
-
-    def write_range(self, handle: bytes, path: str, start: int, end: int,
-                    source: Callable[[int, int], bytes]) -> None:
-        """Write [start, end) of ``handle`` with data from ``source(offset, size)``."""
-        offsets = list(range(start, end, CHUNK))[::-1]
-        pending: Set[int] = set()
-        while offsets or pending:
-            while offsets and len(pending) < DEPTH:
-                off = offsets.pop()
-                data = source(off, min(CHUNK, end - off))
-                pending.add(self._send(_WRITE, _string(handle),
-                                       struct.pack(">QI", off, len(data)), data))
-            rid, kind, rest = self._reply()
-            pending.discard(rid)
-            if kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
-                raise self._failure(rest, "write", path)
-
-
 @dataclass
 class _File:
     """One file of the job and the state of its ranges (guarded by ``lock``)."""
@@ -427,6 +268,8 @@ class _Worker:
             os.pwrite(self.fd, data, offset)
         except OSError as exc:
             raise _local_error(exc, "write", self.item.tmp) from None
+        if self.run.job.verifier is not None:
+            self.run.job.verifier.feed(self.item.rel, offset, data)
         self.run.progress.add(len(data))
 
     def _source(self, offset: int, size: int) -> bytes:
@@ -436,6 +279,8 @@ class _Worker:
         if len(data) != size:
             raise TransferError(f"{self.item.src} is shorter than expected "
                                 f"(ends before byte {offset + len(data)})")
+        if self.run.job.verifier is not None:
+            self.run.job.verifier.feed(self.item.rel, offset, data)
         self.run.progress.add(size)
         return data
 

@@ -68,7 +68,7 @@ def test_template_loads():
     assert cfg.destination_client.url == "http://192.0.2.10:8080"
     assert cfg.destination_path == "/srv/torrents"
     assert cfg.remote_destination_path == "/srv/torrents"   # defaults to destination_path
-    assert cfg.settings.transfer_mode == "rsync"
+    assert cfg.settings.transfer_mode == "sftp"
     assert cfg.settings.category_to_move == "move"
     assert cfg.settings.delete_after_transfer is True
     assert cfg.settings.max_concurrent_file_transfers == 4
@@ -80,7 +80,7 @@ def test_template_loads():
 
 def test_minimal_config_gets_defaults(tmp_path):
     cfg = config.load(write_config(tmp_path, BASE))
-    assert cfg.settings == config.Settings()
+    assert cfg.settings == config.Settings(transfer_mode="rsync")   # BASE sets rsync
     assert cfg.source_client.verify_cert is True
     assert cfg.path == tmp_path / "config.ini"
 
