@@ -134,15 +134,15 @@ def check_limit(args, link, data, src_root: Path, dst_root: Path) -> List[Dict]:
 
 
 def check_memory(args, link, src_root: Path, dst_root: Path) -> Dict:
-    """Move one torrent of args.memory_gib GiB (4 files) with segmented; return peak RSS."""
+    """Move one torrent of args.memory_gib GiB (4 files) with the sftp engine; return peak RSS."""
     size_mib = args.memory_gib * 1024 // 4
     data = datamod.DataSet("memory", 4, size_mib * datamod.MiB, "part%d.bin")
     datamod.make(data, src_root)
-    answer = one_run("mover-segmented", link, data, src_root / data.name, dst_root / "memory")
+    answer = one_run("mover-sftp", link, data, src_root / data.name, dst_root / "memory")
     result = {"gib": args.memory_gib, "peak_mb": answer["peak_mb"],
               "mbs": round(data.total / answer["seconds"] / 1e6, 1),
               "ok": answer["peak_mb"] < 200}
-    print(f"  memory: {args.memory_gib} GiB with segmented: peak {answer['peak_mb']} MB",
+    print(f"  memory: {args.memory_gib} GiB with the sftp engine: peak {answer['peak_mb']} MB",
           flush=True)
     return result
 
@@ -197,7 +197,7 @@ def finish(args, params, sets, records, limit, memory, elapsed: float) -> int:
               f"(want within 10%)")
     if memory:
         print(f"{'ok  ' if memory['ok'] else 'MISS'} peak memory moving {memory['gib']} GiB "
-              f"with segmented: {memory['peak_mb']} MB (want < 200 MB)")
+              f"with the sftp engine: {memory['peak_mb']} MB (want < 200 MB)")
     path = report.write_json({
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "runs": args.runs,
         "cores": os.cpu_count(), "seconds": round(elapsed),

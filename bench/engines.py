@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Dict
 
-ENGINES = ("mover-rsync", "mover-sftp", "mover-segmented")
+ENGINES = ("mover-rsync", "mover-sftp")   # transfer_mode rsync and sftp (the default)
 
 
 def run_engine(spec: Dict) -> Dict:
@@ -39,7 +39,7 @@ def _transfer(spec: Dict) -> float:
     from mover.config import ServerConfig
     from mover.endpoints.local import LocalEndpoint
     from mover.endpoints.ssh import SshEndpoint
-    from mover.transfer import Job, Progress
+    from mover.transfer import Job, Progress, run_job
     link = spec["link"]
     server = ServerConfig("source", link["host"], link["port"], link["user"],
                           link["key_file"], None, link["known_hosts"])
@@ -49,17 +49,10 @@ def _transfer(spec: Dict) -> float:
     try:
         job = Job(src, LocalEndpoint("destination"), spec["src_root"], spec["dst_root"],
                   tuple(tuple(item) for item in spec["items"]),
-                  workers=spec.get("workers", 4))
-        if spec["engine"] == "mover-rsync":
-            from mover.transfer.rsync import rsync_job
-            rsync_job(job, progress, server, None)
-        elif spec["engine"] == "mover-sftp":
-            from mover.transfer.stream import stream_job
-            stream_job(job, progress)
-        else:
-            from mover.transfer.segmented import CONNECTIONS, segmented_job
-            segmented_job(job, progress, src_server=server,
-                          connections=spec.get("connections") or CONNECTIONS)
+                  workers=spec.get("workers", 4),
+                  connections=spec.get("connections") or 8)
+        mode = "rsync" if spec["engine"] == "mover-rsync" else "sftp"
+        run_job(job, mode, progress, src_server=server)
         return time.monotonic() - start
     finally:
         src.close()

@@ -11,14 +11,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # (link, data set, engine, baseline, least ratio): the targets.
 TARGETS = [("loopback", "big", "mover-rsync", "rsync", 0.95),
            ("loopback", "big", "mover-sftp", "scp", 0.9),
-           ("loopback", "big", "mover-segmented", "scp", 0.9),
            ("loopback", "small", "mover-rsync", "rsync", 1.0),
            ("loopback", "small", "mover-sftp", "rsync", 1.0),
-           ("loopback", "small", "mover-segmented", "rsync", 1.0),
-           ("distant", "big", "mover-segmented", "lftp-8", 1.0),
-           ("distant", "big", "mover-segmented", "rsync", 4.0),
-           ("distant", "season", "mover-segmented", "lftp-8", 1.0),
-           ("distant", "season", "mover-segmented", "rsync", 4.0)]
+           ("distant", "big", "mover-sftp", "lftp-8", 1.0),
+           ("distant", "big", "mover-sftp", "rsync", 4.0),
+           ("distant", "season", "mover-sftp", "lftp-8", 1.0),
+           ("distant", "season", "mover-sftp", "rsync", 4.0)]
 
 
 def median_mbs(record: Dict) -> Optional[float]:
