@@ -30,7 +30,10 @@ def ssh_options(server: ServerConfig, connect_timeout: int = 20) -> List[str]:
             "-o", f"UserKnownHostsFile={server.known_hosts}",
             "-o", f"ConnectTimeout={connect_timeout}",
             "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
-            "-o", "Compression=no", "-o", "LogLevel=ERROR"]
+            "-o", "Compression=no", "-o", "LogLevel=ERROR",
+            # AES-GCM first (hardware AES: less CPU per byte than chacha20);
+            # "^" keeps the rest of the default list, so any server still works.
+            "-o", "Ciphers=^aes128-gcm@openssh.com,aes256-gcm@openssh.com"]
     if server.key_file:
         argv += ["-i", server.key_file, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
     else:
