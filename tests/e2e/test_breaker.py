@@ -1,0 +1,191 @@
+"""The circuit breaker, end to end with real clients, sshd and hook.py processes.
+
+README: "After circuit_breaker_threshold failed moves a torrent is skipped by
+hook and sweep for circuit_breaker_cooldown seconds, then tried again; a
+success resets it. The state survives restarts; `hook.py --status` shows it
+and `--clear-circuit-breaker HASH` resets it."
+
+Moves fail for real: [DESTINATION_SERVER] port points at a closed port and
+max_retries = 0. Every hook.py run is a new process, so everything the
+breaker remembers between runs went through its state file.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+from tests.e2e import util
+from tests.harness import torrents
+
+MiB = 1024 * 1024
+THRESHOLD = 2
+COOLDOWN = 12.0   # seconds; every "still open" check asserts it ran inside the window
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def breaker_entries(ws) -> dict:
+    """The breaker table as stored on disk (what a restarted process reads)."""
+    path = ws.state / "breaker.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())["torrents"]
+
+
+def attempts(ws, ih) -> int:
+    return util.read_journal(ws, ih)["attempts"]
+
+
+def output(proc) -> str:
+    return proc.stdout + proc.stderr
+
+
+def setup(qbt45_trio, sshd, tmp_root, names):
+    """Complete torrents ``names`` on the source; config good and broken variants.
+
+    Returns (ws, src, dst, {name: hash}, expected digests, good text, bad text).
+    """
+    src, dst = qbt45_trio.src, qbt45_trio.dst
+    ws = util.workspace(tmp_root)
+    hashes = {}
+    for i, name in enumerate(names):
+        torrents.make_content(ws.src_save, {name: MiB + 1000 * i}, seed=name)
+        data, ih = torrents.make_torrent(ws.src_save / name, piece_size=65536)
+        torrents.add_complete(src.client(), data, ws.src_save, category="move")
+        hashes[name] = ih
+    expected = util.digest_tree(ws.src_save)
+    util.write_config(ws, src, dst, dst_server=sshd, mode="rsync", max_retries=0,
+                      circuit_breaker_threshold=THRESHOLD,
+                      circuit_breaker_cooldown=COOLDOWN)
+    good = ws.config.read_text()
+    section = f"[DESTINATION_SERVER]\nhost = {sshd.host}\nport = {sshd.port}\n"
+    assert section in good
+    bad = good.replace(section, f"[DESTINATION_SERVER]\nhost = {sshd.host}\n"
+                                f"port = {closed_port()}\n")
+    return ws, src, dst, hashes, expected, good, bad
+
+
+def fail_until_open(ws, ih) -> float:
+    """Run the hook THRESHOLD times with the broken config; each run really
+    tries and fails (exit 1). Return the time the breaker closes again."""
+    for n in range(1, THRESHOLD + 1):
+        proc = util.run_hook(ws, ih, timeout=120)
+        util.assert_clean_run(proc, code=1)
+        assert "cannot connect to the destination server" in output(proc), output(proc)
+        assert "circuit breaker open" not in output(proc)
+        entry = breaker_entries(ws)[ih]
+        assert entry["failures"] == n, entry
+        assert "cannot connect" in entry["last_error"], entry
+        record = util.read_journal(ws, ih)
+        assert (record["status"], record["attempts"]) == ("failed", n), record
+    return breaker_entries(ws)[ih]["opened_at"] + COOLDOWN
+
+
+def assert_skipped_by_breaker(ws, ih, until: float, tries: int) -> None:
+    """One hook run skips ``ih`` without trying (exit 0, message names the breaker)."""
+    started = time.monotonic()
+    proc = util.run_hook(ws, ih, timeout=120)
+    elapsed = time.monotonic() - started
+    assert time.time() < until, (
+        f"this check ran after the {COOLDOWN:g} s cooldown had ended "
+        f"(machine too slow?); it proves nothing")
+    util.assert_clean_run(proc)
+    assert "circuit breaker open until" in output(proc), output(proc)
+    assert f"--clear-circuit-breaker {ih}" in output(proc), output(proc)
+    assert elapsed < 15, f"skipping took {elapsed:.1f} s"
+    assert attempts(ws, ih) == tries, "a skipped run must not attempt the move"
+    assert breaker_entries(ws)[ih]["failures"] == tries
+
+
+def test_breaker_opens_skips_then_retries_after_cooldown(qbt45_trio, sshd, tmp_root):
+    ws, src, dst, hashes, expected, good, bad = setup(
+        qbt45_trio, sshd, tmp_root, ["alpha.bin", "beta.bin"])
+    alpha, beta = hashes["alpha.bin"], hashes["beta.bin"]
+    ws.config.write_text(bad)
+    fail_until_open(ws, beta)
+    until = fail_until_open(ws, alpha)
+
+    # open: the hook skips it without trying
+    assert_skipped_by_breaker(ws, alpha, until, tries=THRESHOLD)
+
+    # the sweep skips both, and fails nothing
+    proc = util.run_hook(ws, "--sweep", timeout=120)
+    assert time.time() < until
+    util.assert_clean_run(proc)
+    assert "sweep: 0 moved, 2 skipped, 0 failed" in proc.stdout, output(proc)
+    for ih in (alpha, beta):
+        assert f"skipped {ih}  circuit breaker open until" in proc.stdout, proc.stdout
+        assert attempts(ws, ih) == THRESHOLD
+
+    # visible to the user
+    proc = util.run_hook(ws, "--status")
+    util.assert_clean_run(proc)
+    for ih in (alpha, beta):
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith(f"breaker {ih}")]
+        assert line, proc.stdout
+        assert f"{THRESHOLD} failure(s)" in line[0] and "cannot connect" in line[0], line
+
+    # even with the destination reachable again it stays skipped until the cooldown ends
+    ws.config.write_text(good)
+    assert_skipped_by_breaker(ws, alpha, until, tries=THRESHOLD)
+    assert torrents.info(dst.client(), alpha) is None
+
+    # after the cooldown it is tried again: still failing, it opens again at once
+    ws.config.write_text(bad)
+    time.sleep(max(0.0, until - time.time()) + 0.5)
+    proc = util.run_hook(ws, alpha, timeout=120)
+    util.assert_clean_run(proc, code=1)
+    assert "cannot connect to the destination server" in output(proc), output(proc)
+    assert attempts(ws, alpha) == THRESHOLD + 1
+    until = breaker_entries(ws)[alpha]["opened_at"] + COOLDOWN
+    assert_skipped_by_breaker(ws, alpha, until, tries=THRESHOLD + 1)
+
+    # after that cooldown, with the config fixed, the move succeeds and resets it
+    ws.config.write_text(good)
+    time.sleep(max(0.0, until - time.time()) + 0.5)
+    proc = util.run_hook(ws, alpha, timeout=180)
+    util.assert_clean_run(proc)
+    assert f"{alpha}: moved" in output(proc), output(proc)
+    assert alpha not in breaker_entries(ws)
+    assert beta in breaker_entries(ws), "only the moved torrent's entry is reset"
+    assert torrents.is_complete(dst.client(), alpha)
+    assert torrents.info(src.client(), alpha) is None
+    assert util.digest_tree(ws.dest) == {"alpha.bin": expected["alpha.bin"]}
+    proc = util.run_hook(ws, "--status")
+    assert f"breaker {alpha}" not in proc.stdout and f"breaker {beta}" in proc.stdout
+
+
+def test_clear_circuit_breaker_retries_at_once(qbt45_trio, sshd, tmp_root):
+    ws, src, dst, hashes, expected, good, bad = setup(
+        qbt45_trio, sshd, tmp_root, ["gamma.bin"])
+    gamma = hashes["gamma.bin"]
+    ws.config.write_text(bad)
+    until = fail_until_open(ws, gamma)
+    ws.config.write_text(good)
+    assert_skipped_by_breaker(ws, gamma, until, tries=THRESHOLD)
+
+    proc = util.run_hook(ws, "--clear-circuit-breaker", gamma)
+    util.assert_clean_run(proc)
+    assert f"cleared circuit breaker for {gamma}" in proc.stdout, output(proc)
+    assert gamma not in breaker_entries(ws)
+    proc = util.run_hook(ws, "--status")
+    assert f"breaker {gamma}" not in proc.stdout
+
+    proc = util.run_hook(ws, gamma, timeout=180)
+    util.assert_clean_run(proc)
+    assert time.time() < until, "the move must have run inside the cooldown"
+    assert f"{gamma}: moved" in output(proc), output(proc)
+    assert torrents.is_complete(dst.client(), gamma)
+    assert torrents.info(src.client(), gamma) is None
+    assert util.digest_tree(ws.dest) == expected
+    assert gamma not in breaker_entries(ws)
+
+    proc = util.run_hook(ws, "--clear-circuit-breaker", gamma)
+    util.assert_clean_run(proc)
+    assert f"no circuit breaker for {gamma}" in proc.stdout, output(proc)
