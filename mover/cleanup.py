@@ -11,7 +11,7 @@ from typing import List
 
 from mover import plan as plans
 from mover.endpoints import Endpoint
-from mover.qbit import Qbit, Torrent
+from mover.qbit import Qbit, Torrent, TorrentGoneError
 
 log = logging.getLogger("mover.cleanup")
 
@@ -29,7 +29,11 @@ def shared_paths(client: Qbit, torrent: Torrent, plan: plans.Plan) -> List[str]:
     others = []
     for other in client.torrents():
         if other.hash != torrent.hash and _overlaps(torrent, other):
-            others.append((other.save_path, [f.name for f in client.files(other.hash)]))
+            try:
+                names = [f.name for f in client.files(other.hash)]
+            except TorrentGoneError:
+                continue   # removed meanwhile (a parallel move, the user): uses no file now
+            others.append((other.save_path, names))
     return plans.shared_files(plan, others)
 
 

@@ -61,7 +61,12 @@ def dispatch(args: argparse.Namespace) -> int:
         if getattr(args, name):
             return commands_cli.clear(name, valid_hash(getattr(args, name)))
     if args.status:
-        return commands_cli.status()
+        try:
+            settings = config.load(config.locate(args.config)).settings
+        except MoverError:      # --status works without a (valid) config too
+            return commands_cli.status()
+        return commands_cli.status(settings.circuit_breaker_threshold,
+                                   settings.circuit_breaker_cooldown)
     cfg = config.load(config.locate(args.config))
     if args.parallel_jobs is not None:
         if args.parallel_jobs < 1:
@@ -92,7 +97,7 @@ def guarded(run: Callable[[argparse.Namespace], int], make_parser,
     try:
         return run(make_parser().parse_args(argv))
     except MoverError as exc:
-        log.error("%s", exc)
+        (log.info if exc.exit_code == 0 else log.error)("%s", exc)   # busy, queued: not errors
         log.debug("details", exc_info=True)
         return exc.exit_code
     except SystemExit as exc:   # --help

@@ -80,8 +80,8 @@ def test_permissions(cfg: Config) -> int:
     return 1 if failures else 0
 
 
-def status() -> int:
-    """Print every journal, open circuit breakers and busy transfer slots."""
+def status(cfg_threshold: int = 0, cfg_cooldown: float = 0.0) -> int:
+    """Print every journal, circuit breakers (open or not) and busy transfer slots."""
     import time
     from state import breaker, pool
     from state.journal import all_records
@@ -91,7 +91,11 @@ def status() -> int:
         print(f"{record.hash}  {record.stage.name:<15} {record.status.value:<15} "
               f"{record.name}{alive}  {record.error or ''}")
     for torrent_hash, entry in breaker.table().items():
-        print(f"breaker {torrent_hash}  {entry['failures']} failure(s), last: "
+        until = breaker.open_until(torrent_hash, cfg_threshold, cfg_cooldown) \
+            if cfg_threshold else None
+        state = (f"OPEN until {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(until))}"
+                 if until else "closed")
+        print(f"breaker {torrent_hash}  {state}, {entry['failures']} failure(s), last: "
               f"{entry.get('last_error', '')}")
     for holder in pool.holders():
         print(f"slot    {holder['hash']}  pid {holder['pid']}")

@@ -127,6 +127,10 @@ def _torrent(raw) -> Torrent:
                    amount_left=int(raw.get("amount_left", 0)))
 
 
+class TorrentGoneError(ClientError):
+    """The client answered 404: the torrent is not (any more) there."""
+
+
 class Qbit:
     """One logged-in qBittorrent Web API client."""
 
@@ -161,6 +165,8 @@ class Qbit:
         except api.Forbidden403Error:
             raise ClientAuthError(f"{where} answered 403 Forbidden to '{what}' "
                                   f"(wrong credentials, or this IP is banned)") from None
+        except api.NotFound404Error:
+            raise TorrentGoneError(f"{where} no longer has the torrent ({what})") from None
         except api.APIConnectionError as exc:
             reason = "refused" if "refused" in str(exc) else \
                 "timed out" if "timed out" in str(exc).lower() else "failed"

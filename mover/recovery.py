@@ -16,6 +16,7 @@ from mover import plan as plans, stages, verify
 from mover.errors import VerificationError
 from mover.qbit import Torrent
 from mover.session import Session
+from state import pool
 from state.journal import Journal, Status
 
 log = logging.getLogger("mover.recovery")
@@ -57,7 +58,9 @@ def verify_and_repair(session: Session, journal: Journal, plan: plans.Plan) -> N
         journal.save()
         if full:
             _delete_at_destination(session, plan, bad)
-        stages.transfer_with_retries(session, journal, plan, checksum=not full, only=bad)
+        s = session.cfg.settings
+        with pool.slot(s.parallel_jobs, s.pool_wait_timeout, plan.hash):
+            stages.transfer_with_retries(session, journal, plan, checksum=not full, only=bad)
         torrent = _recheck(session, plan)
     if _complete(torrent):
         if torrent.category != plan.category:

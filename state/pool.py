@@ -7,7 +7,6 @@ and for tests that count concurrent transfers.
 """
 
 import contextlib
-import json
 import os
 import time
 from typing import Iterator, List
@@ -15,7 +14,9 @@ from typing import Iterator, List
 import filelock
 
 from mover.errors import QueuedError
-from state import paths
+from state import paths, store
+
+VERSION = 1
 
 
 def _slot_files(index: int):
@@ -39,8 +40,8 @@ def slot(size: int, wait: float, torrent_hash: str, poll: float = 0.5) -> Iterat
             except filelock.Timeout:
                 continue
             try:
-                info_file.write_text(json.dumps({"hash": torrent_hash, "pid": os.getpid(),
-                                                 "since": time.time()}))
+                store.write(info_file, {"hash": torrent_hash, "pid": os.getpid(),
+                                        "since": time.time()}, VERSION)
                 yield index
             finally:
                 with contextlib.suppress(OSError):
@@ -63,6 +64,7 @@ def holders() -> List[dict]:
             lock.acquire(timeout=0)
             lock.release()           # nobody holds it: a stale info file
         except filelock.Timeout:
-            with contextlib.suppress(OSError, ValueError):
-                found.append(json.loads(info.read_text()))
+            data = store.read(info, VERSION)
+            if data:
+                found.append(data)
     return found
