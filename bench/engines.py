@@ -49,7 +49,7 @@ def _transfer(spec: Dict) -> float:
     try:
         job = Job(src, LocalEndpoint("destination"), spec["src_root"], spec["dst_root"],
                   tuple(tuple(item) for item in spec["items"]),
-                  workers=spec.get("workers", 4),
+                  workers=spec.get("workers", 4), limit_bps=spec.get("limit_mbs", 0) * 1e6,
                   connections=spec.get("connections") or 8)
         mode = "rsync" if spec["engine"] == "mover-rsync" else "sftp"
         run_job(job, mode, progress, src_server=server)
