@@ -4,6 +4,7 @@ import logging
 import logging.handlers
 import os
 import sys
+import threading
 
 from state import paths
 
@@ -32,6 +33,11 @@ def setup(verbose: bool = False) -> None:
     for noisy in ("paramiko", "qbittorrentapi", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.CRITICAL)
+    quiet = logging.getLogger("mover.background")
+    # paramiko's prefetch threads and __del__ of dead files may raise after a
+    # connection drops; the move already handles that: keep it out of stderr.
+    threading.excepthook = lambda a: quiet.debug("thread %s: %r", a.thread, a.exc_value)
+    sys.unraisablehook = lambda u: quiet.debug("unraisable %r: %r", u.object, u.exc_value)
 
 
 def close_inherited_fds() -> None:

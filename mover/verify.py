@@ -12,7 +12,7 @@ import time
 from typing import Optional
 
 from mover.errors import ClientError, VerificationError
-from mover.qbit import Qbit, Torrent
+from mover.qbit import Qbit, Torrent, TorrentState
 
 log = logging.getLogger("mover.verify")
 SETTLE = 5.0
@@ -33,10 +33,17 @@ def recheck_and_wait(client: Qbit, torrent_hash: str, timeout: float) -> Torrent
         time.sleep(POLL)
         try:
             torrent = client.torrent(torrent_hash)
-            if lost:
+            if lost and torrent is not None:
+                if torrent.state is TorrentState.CHECKING_RESUME_DATA:
+                    continue        # still loading; decide once it is settled
+                lost, started = False, time.monotonic()
+                if torrent.state.is_checking:   # it resumed the interrupted check
+                    log.info("destination client is back and checking again; waiting")
+                    seen_checking = True
+                    continue
                 log.info("destination client is back; rechecking again")
                 client.recheck(torrent_hash)
-                started, seen_checking, lost = time.monotonic(), False, False
+                seen_checking = False
                 continue
         except ClientError as exc:
             if not lost:

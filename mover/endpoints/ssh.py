@@ -23,6 +23,8 @@ from mover.errors import (HostKeyError, MoverError, NoSpaceError, ProvisioningEr
 log = logging.getLogger("mover.ssh")
 WINDOW_SIZE = 64 * 1024 * 1024
 KEEPALIVE = 15
+READ_WINDOW = 8 * 1024 * 1024
+READ_TIMEOUT = 120.0
 
 
 def connect(server: ServerConfig):
@@ -78,6 +80,50 @@ def sftp_error(exc: BaseException, what: str, where: str) -> MoverError:
     return TransferError(f"cannot {what} {where}: {exc or type(exc).__name__}")
 
 
+class _WindowReader:
+    """A file-like reader over RawSftp: one window of pipelined reads at a time."""
+
+    def __init__(self, raw, path: str, offset: int, size: int):
+        from mover.transfer.rawsftp import _PF_READ
+        self.raw, self.path, self.pos, self.size = raw, path, offset, size
+        self.handle = raw.open(path, _PF_READ)
+        self.buf, self.at = memoryview(b""), 0
+
+    def _fill(self) -> None:
+        end = min(self.pos + READ_WINDOW, self.size)
+        parts: dict = {}
+        self.raw.read_range(self.handle, self.path, self.pos, end, parts.__setitem__)
+        data = b"".join(parts[k] for k in sorted(parts))
+        self.pos += len(data)
+        self.buf, self.at = memoryview(data), 0
+
+    def read(self, count: int) -> bytes:
+        """Return up to ``count`` bytes; b"" at the end of the file."""
+        if self.at >= len(self.buf):
+            if self.pos >= self.size:
+                return b""
+            self._fill()
+            if not self.buf:
+                return b""
+        out = bytes(self.buf[self.at:self.at + count])
+        self.at += len(out)
+        return out
+
+    def close(self) -> None:
+        try:
+            self.raw.close(self.handle, self.path)
+        finally:
+            with contextlib.suppress(Exception):
+                self.raw.chan.close()
+
+    def __enter__(self) -> "_WindowReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with contextlib.suppress(MoverError):
+            self.close()
+
+
 class SshEndpoint(Endpoint):
     """Files on an SSH server."""
 
@@ -124,11 +170,18 @@ class SshEndpoint(Endpoint):
         return FileStat(size=attrs.st_size or 0, is_dir=st.S_ISDIR(attrs.st_mode or 0))
 
     def open_read(self, path: str, offset: int = 0) -> BinaryIO:
-        with self._guard("read", path):
-            handle = self.sftp.open(path, "rb", bufsize=1024 * 1024)
-            handle.seek(offset)
-            handle.prefetch(max_concurrent_requests=64)
-            return handle
+        """Return a reader fetching ``READ_WINDOW`` bytes at a time, pipelined.
+
+        Not paramiko's prefetch: in paramiko 5 it can fall back to plain reads
+        while its thread keeps fetching the rest of the file into memory, so
+        bytes cross the link twice.
+        """
+        from mover.transfer.rawsftp import RawSftp
+        st = self.stat(path)
+        if st is None:
+            raise ProvisioningError(f"cannot read {self.describe(path)}: no such file")
+        raw = RawSftp(self.client, self.server.display, timeout=READ_TIMEOUT)
+        return _WindowReader(raw, path, offset, st.size)
 
     def open_write(self, path: str, append: bool = False) -> BinaryIO:
         with self._guard("write", path):

@@ -26,7 +26,8 @@ from typing import Optional, Set, Tuple
 
 from mover.commands import PARTIAL_DIR
 from mover.config import ServerConfig
-from mover.errors import MoverError, NoSpaceError, ProvisioningError, TransferError
+from mover.errors import MoverError, NoSpaceError, ProvisioningError, StalledError, \
+    TransferError
 from mover.transfer import Job
 from mover.transfer.progress import Progress
 from mover.transfer.rawsftp import _PF_CREAT, _PF_READ, _PF_WRITE, RawSftp
@@ -252,6 +253,8 @@ class _Worker:
         else:
             try:
                 self.chan.write_range(self.handle, item.tmp, start, end, self._source)
+            except StalledError:            # the link is dead: do not probe it
+                raise
             except TransferError as exc:    # SFTP v3 has no "disk full" status
                 free = self.run.job.dst.free_space(posixpath.dirname(item.tmp))
                 if free < end - start:

@@ -10,7 +10,7 @@ import posixpath
 from typing import Tuple
 
 from mover.commands import PARTIAL_DIR
-from mover.errors import StalledError, TransferError
+from mover.errors import MoverError, StalledError, TransferError
 from mover.transfer import Job
 from mover.transfer.progress import Progress
 
@@ -39,6 +39,23 @@ def copy_one(job: Job, rel: str, size: int, progress: Progress) -> None:
     if job.checksum:
         offset = 0
     progress.add(offset)
+    try:
+        _copy_bytes(job, rel, src, tmp, offset, progress)
+    except MoverError:
+        raise
+    except Exception as exc:    # paramiko: OSError("Socket is closed"), EOFError, ...
+        raise TransferError(f"copy of {rel} was interrupted: {exc or type(exc).__name__}"
+                            ) from None
+    written = job.dst.stat(tmp)
+    if written is None or written.size != size:
+        raise TransferError(f"copy of {rel} ended at {written.size if written else 0} "
+                            f"of {size} bytes")
+    job.dst.rename(tmp, dst)
+
+
+def _copy_bytes(job: Job, rel: str, src: str, tmp: str, offset: int,
+                progress: Progress) -> None:
+    """Append the source's bytes from ``offset`` to the partial file ``tmp``."""
     position = offset
     with job.src.open_read(src, offset) as reader, \
             job.dst.open_write(tmp, append=offset > 0) as writer:
@@ -51,11 +68,6 @@ def copy_one(job: Job, rel: str, size: int, progress: Progress) -> None:
                 job.verifier.feed(rel, position, chunk)
             position += len(chunk)
             progress.add(len(chunk))
-    written = job.dst.stat(tmp)
-    if written is None or written.size != size:
-        raise TransferError(f"copy of {rel} ended at {written.size if written else 0} "
-                            f"of {size} bytes")
-    job.dst.rename(tmp, dst)
 
 
 def stream_job(job: Job, progress: Progress) -> None:
