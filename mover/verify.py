@@ -24,7 +24,8 @@ def recheck_and_wait(client: Qbit, torrent_hash: str, timeout: float) -> Torrent
 
     Raise VerificationError if the torrent disappears or the check does not
     end within ``timeout`` seconds. Connection failures are tolerated until
-    then (the client may be restarting); after one, the recheck is issued again.
+    then (the client may be restarting); once it is back, a check it resumed
+    by itself is waited for, otherwise the recheck is issued again.
     """
     deadline = time.monotonic() + timeout
     client.recheck(torrent_hash)
@@ -33,9 +34,9 @@ def recheck_and_wait(client: Qbit, torrent_hash: str, timeout: float) -> Torrent
         time.sleep(POLL)
         try:
             torrent = client.torrent(torrent_hash)
-            if lost and torrent is not None:
-                if torrent.state is TorrentState.CHECKING_RESUME_DATA:
-                    continue        # still loading; decide once it is settled
+            if lost:
+                if torrent is None or torrent.state is TorrentState.CHECKING_RESUME_DATA:
+                    continue        # still loading its torrents; decide once settled
                 lost, started = False, time.monotonic()
                 if torrent.state.is_checking:   # it resumed the interrupted check
                     log.info("destination client is back and checking again; waiting")
@@ -66,8 +67,8 @@ def wait_for(client: Qbit, torrent_hash: str, timeout: float,
              present: bool = True) -> Optional[Torrent]:
     """Wait until the torrent is present (or gone when ``present`` is False).
 
-    Return the torrent (None when waiting for it to go); raise
-    VerificationError on timeout.
+    Return the torrent (None when waiting for it to go); raise ClientError
+    on timeout.
     """
     deadline = time.monotonic() + timeout
     while True:
