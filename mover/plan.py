@@ -92,9 +92,3 @@ def shared_files(plan: Plan, others: Iterable[Tuple[str, Iterable[str]]]) -> Lis
                 shared.add(path)
     return sorted(shared)
 
-
-def relocate(plan: Plan, root: str) -> Plan:
-    """Return a copy of ``plan`` whose destination files are under ``root`` instead."""
-    files = tuple(FileItem(rel=f.rel, size=f.size, src=f.src,
-                           dst=posixpath.join(root, f.rel)) for f in plan.files)
-    return Plan(**{**plan.__dict__, "files": files, "dst_root": root})

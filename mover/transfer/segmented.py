@@ -24,12 +24,12 @@ import threading
 from dataclasses import dataclass, field
 from typing import Optional, Set, Tuple
 
-from mover.commands import PARTIAL_DIR
 from mover.config import ServerConfig
 from mover.errors import MoverError, NoSpaceError, ProvisioningError, StalledError, \
     TransferError
 from mover.transfer import Job
 from mover.transfer.progress import Progress
+from mover.transfer.stream import partial_path
 from mover.transfer.rawsftp import _PF_CREAT, _PF_READ, _PF_WRITE, RawSftp
 
 CONNECTIONS = 8                 # like lftp pget -n 8
@@ -56,8 +56,7 @@ class _File:
 
     @property
     def tmp(self) -> str:
-        return posixpath.join(posixpath.dirname(self.dst), PARTIAL_DIR,
-                              posixpath.basename(self.dst))
+        return partial_path(self.dst)
 
     def bounds(self, index: int) -> Tuple[int, int]:
         return index * self.segment, min(self.size, (index + 1) * self.segment)

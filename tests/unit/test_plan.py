@@ -1,4 +1,4 @@
-"""mover.plan: building plans, refusing unsafe names, cross-seed sharing, relocate."""
+"""mover.plan: building plans, refusing unsafe names, cross-seed sharing."""
 
 import pytest
 
@@ -101,16 +101,3 @@ def test_shared_files_none_and_normalisation():
     plan = build([("a/b.bin", 1)], save_path="/data//src/")
     assert plans.shared_files(plan, []) == []
     assert plans.shared_files(plan, [("/data/src/x/..", ["a/./b.bin"])]) == ["/data/src/a/b.bin"]
-
-
-def test_relocate_changes_only_the_destination():
-    plan = build([("d/one", 1), ("d/two", 2)])
-    moved = plans.relocate(plan, "/cache/" + HASH)
-    assert moved.dst_root == "/cache/" + HASH
-    assert [f.dst for f in moved.files] == [f"/cache/{HASH}/d/one", f"/cache/{HASH}/d/two"]
-    assert [f.src for f in moved.files] == [f.src for f in plan.files]
-    assert [(f.rel, f.size) for f in moved.files] == [(f.rel, f.size) for f in plan.files]
-    assert (moved.hash, moved.name, moved.category, moved.tags, moved.dst_save_path,
-            moved.src_save_path) == (plan.hash, plan.name, plan.category, plan.tags,
-                                     plan.dst_save_path, plan.src_save_path)
-    assert plan.dst_root == "/srv/dst"   # original untouched
