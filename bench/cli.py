@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from bench import data as datamod
-from bench import engines, report, tools
+from bench import engines, moves, report, tools
 from bench.relay import LinkParams
 from bench.sshd import Sshd
 
@@ -35,6 +35,9 @@ def parse(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--limit-mbs", type=float, default=20.0,
                     help="bandwidth_limit checked for every engine (0: skip)")
     ap.add_argument("--workdir", default="/var/tmp/torrent-mover-bench")
+    ap.add_argument("--moves", action=argparse.BooleanOptionalAction, default=True,
+                    help="also time whole moves of the big torrent, verify = recheck "
+                         "vs stream (default on)")
     args = ap.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
@@ -180,11 +183,12 @@ def main(argv: List[str]) -> int:
             relay.terminate()
             relay.wait()
         sshd.stop()
-    return finish(args, params, sets, records, limit, memory, time.time() - started)
+    whole = moves.measure(work / "moves", args.big_mib, args.runs) if args.moves else None
+    return finish(args, params, sets, records, limit, memory, whole, time.time() - started)
 
 
-def finish(args, params, sets, records, limit, memory, elapsed: float) -> int:
-    """Print the table and the targets, write the JSON; return 0."""
+def finish(args, params, sets, records, limit, memory, whole, elapsed: float) -> int:
+    """Print the table, the targets and the whole moves; write the JSON; return 0."""
     names = [t for t in args.tools.split(",") if t]
     judged = report.targets(records)
     print(f"\nMB/s, median of {args.runs} run(s); engines: (ratio to the row's best "
@@ -198,11 +202,13 @@ def finish(args, params, sets, records, limit, memory, elapsed: float) -> int:
     if memory:
         print(f"{'ok  ' if memory['ok'] else 'MISS'} peak memory moving {memory['gib']} GiB "
               f"with the sftp engine: {memory['peak_mb']} MB (want < 200 MB)")
+    if whole:
+        print("\n" + moves.describe(whole))
     path = report.write_json({
         "when": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "runs": args.runs,
         "cores": os.cpu_count(), "seconds": round(elapsed),
         "link": params.describe(), "data_sets": {n: d.describe() for n, d in sets.items()},
         "records": records, "targets": judged, "bandwidth_limit": limit,
-        "memory": memory})
+        "memory": memory, "moves": whole})
     print(f"\nwritten to {path}")
     return 0
