@@ -22,20 +22,22 @@ import posixpath
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Optional, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 from mover.config import ServerConfig
 from mover.errors import MoverError, NoSpaceError, ProvisioningError, StalledError, \
     TransferError
 from mover.transfer import Job
+from mover.transfer.batch import FILES, SMALL, Batch
 from mover.transfer.progress import Progress
 from mover.transfer.stream import partial_path
-from mover.transfer.rawsftp import _PF_CREAT, _PF_READ, _PF_WRITE, RawSftp
+from mover.transfer.rawsftp import _PF_CREAT, _PF_READ, _PF_WRITE, Aborted, RawSftp
 
 CONNECTIONS = 8                 # like lftp pget -n 8
 MIN_SEGMENT = 8 * 1024 * 1024
 MAX_SEGMENT = 64 * 1024 * 1024
 RANGES_SUFFIX = ".torrent-mover-ranges"
+BATCH = 4 * FILES               # small files a connection takes at a time
 @dataclass
 class _File:
     """One file of the job and the state of its ranges (guarded by ``lock``)."""
@@ -95,10 +97,6 @@ def _skip(progress: Progress, count: int) -> None:
     (skip or progress.add)(count)
 
 
-class _Aborted(TransferError):
-    """Another connection failed; this one stops too (never shown to the user)."""
-
-
 class _Run:
     """One job: the files, the task queue, and what the workers share."""
 
@@ -153,6 +151,42 @@ class _Run:
             handle.write(json.dumps(state).encode())
         self.job.dst.rename(path + ".new", path)
 
+    def in_place(self, item: _File) -> bool:
+        """Return True, and count it, if ``item`` is already whole at its final path."""
+        final = self.job.dst.stat(item.dst)
+        if final is None or final.size != item.size or self.job.checksum:
+            return False
+        item.skip, item.done = True, set(range(item.count))
+        self.count(files_skipped=1)
+        return True
+
+    def small_batch(self, first: _File) -> List[_File]:
+        """Return ``first`` and up to BATCH - 1 more queued small files still to move.
+
+        Each is marked taken; one already in place is counted and left out;
+        the partial folders are created.
+        """
+        items = [first]
+        while len(items) < BATCH:
+            try:
+                item, index = self.tasks.get_nowait()
+            except queue.Empty:
+                break
+            if item.count != 1 or item.size > SMALL:
+                self.tasks.put((item, index))
+                break
+            items.append(item)
+        todo = []
+        for item in items:
+            with item.lock:
+                item.ready = True
+                if self.in_place(item):
+                    _skip(self.progress, item.size)
+                    continue
+            self.makedirs(posixpath.dirname(item.tmp))
+            todo.append(item)
+        return todo
+
     def prepare(self, item: _File, chan: RawSftp) -> None:
         """Decide what of ``item`` is still to move; create its partial file.
 
@@ -161,10 +195,7 @@ class _Run:
         a sequential engine counts as done up to its size.
         """
         item.ready = True
-        final = self.job.dst.stat(item.dst)
-        if final is not None and final.size == item.size and not self.job.checksum:
-            item.skip, item.done = True, set(range(item.count))
-            self.count(files_skipped=1)
+        if self.in_place(item):
             return
         self.makedirs(posixpath.dirname(item.tmp))
         done = None if self.job.checksum or item.count == 1 else self.load_ranges(item)
@@ -265,7 +296,7 @@ class _Worker:
 
     def _sink(self, offset: int, data: bytes) -> None:
         if self.run.abort.is_set():
-            raise _Aborted("stopped: another connection failed")
+            raise Aborted("stopped: another connection failed")
         try:
             os.pwrite(self.fd, data, offset)
         except OSError as exc:
@@ -276,7 +307,7 @@ class _Worker:
 
     def _source(self, offset: int, size: int) -> bytes:
         if self.run.abort.is_set():
-            raise _Aborted("stopped: another connection failed")
+            raise Aborted("stopped: another connection failed")
         data = os.pread(self.fd, size, offset)
         if len(data) != size:
             raise TransferError(f"{self.item.src} is shorter than expected "
@@ -294,7 +325,11 @@ class _Worker:
                     item, index = self.run.tasks.get_nowait()
                 except queue.Empty:
                     break
-                self.move(item, index)
+                if item.count == 1 and item.size <= SMALL:
+                    self.release()
+                    Batch(self.run, self.chan, self.run.small_batch(item)).copy()
+                else:
+                    self.move(item, index)
             self.release()
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
             self.run.abort.set()
@@ -366,7 +401,7 @@ def segmented_job(job: Job, progress: Progress, src_server: Optional[ServerConfi
         thread.join()
     unfinished = [f.rel for f in run.files if len(f.done) < f.count]
     if unfinished or (run.errors and run.abort.is_set()):
-        error = next((e for e in run.errors if not isinstance(e, _Aborted)), None)
+        error = next((e for e in run.errors if not isinstance(e, Aborted)), None)
         if isinstance(error, MoverError):
             raise error
         raise TransferError(f"segmented copy failed ({error!r}); "

@@ -43,3 +43,27 @@ def test_a_waiting_reader_wakes_on_feed():
     pipe.feed(b"late")
     reader.join(5)
     assert got == [b"late"]
+
+
+def test_pipe_wakes_its_reader_only_once_it_wants_are_in():
+    """With ``want`` set, a read waits for that many bytes, not for the first feed."""
+    pipe, got = _fast_pipe(), []
+    pipe.want = 6
+    reader = threading.Thread(target=lambda: got.append(bytes(pipe.read(100, timeout=5))))
+    reader.start()
+    pipe.feed(b"abc")
+    reader.join(0.2)
+    assert reader.is_alive() and not got
+    pipe.feed(b"def")
+    reader.join(5)
+    assert got == [b"abcdef"]
+
+
+def test_pipe_gives_what_it_has_when_time_is_up():
+    """A read that times out with some bytes in returns them; with none it raises."""
+    pipe = _fast_pipe()
+    pipe.want = 10
+    pipe.feed(b"ab")
+    assert bytes(pipe.read(100, timeout=0.05)) == b"ab"
+    with pytest.raises(PipeTimeout):
+        pipe.read(100, timeout=0.05)
