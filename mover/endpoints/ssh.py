@@ -12,6 +12,7 @@ import logging
 import posixpath
 import socket
 import threading
+import time
 from typing import BinaryIO, Iterator, List, Optional
 
 from mover import commands
@@ -168,6 +169,18 @@ class SshEndpoint(Endpoint):
         except BaseException as exc:
             raise sftp_error(exc, "read", self.describe(path)) from None
         return FileStat(size=attrs.st_size or 0, is_dir=st.S_ISDIR(attrs.st_mode or 0))
+
+    def round_trip(self) -> float:
+        """Return the shortest of three SFTP round trips (a stat of "/"), in seconds.
+
+        Raise TransferError or ProvisioningError if the server does not answer.
+        """
+        best = float("inf")
+        for _ in range(3):
+            start = time.monotonic()
+            self.stat("/")
+            best = min(best, time.monotonic() - start)
+        return best
 
     def open_read(self, path: str, offset: int = 0) -> BinaryIO:
         """Return a reader fetching ``READ_WINDOW`` bytes at a time, pipelined.

@@ -9,11 +9,17 @@ Every engine writes under ``.torrent-mover-partial/`` beside the final file,
 renames into place when complete, and resumes a partial file on a re-run.
 """
 
+import dataclasses
+import logging
+import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from mover.endpoints import Endpoint
 from mover.transfer.progress import Progress
+
+log = logging.getLogger("mover.transfer")
+SHORT_LINK = 0.005      # seconds: below this round trip one stream fills the link
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,36 @@ class Job:
     connections: int = 8            # SSH connections of the segmented engine
 
 
+def streams(round_trip: float, cores: int, workers: int, connections: int) -> Tuple[int, int]:
+    """Return (rsync processes, segmented connections) for a link of ``round_trip`` s.
+
+    Several streams exist to fill a long link that one window-limited stream
+    cannot. On a short link (under SHORT_LINK) one stream already fills it
+    and more only compete for the CPU, so there the configured ``workers``
+    is capped at ``cores`` and ``connections`` at twice the cores (they share
+    one process; their server side runs one process pair each).
+    """
+    if round_trip >= SHORT_LINK:
+        return workers, connections
+    return max(1, min(workers, cores)), max(1, min(connections, 2 * cores))
+
+
+def fit_to_link(job: Job) -> Job:
+    """Return ``job`` with its stream counts fitted to the link to its one remote side.
+
+    A job with no remote side, or two, is returned as it is.
+    """
+    remote = [e for e in (job.src, job.dst) if not e.is_local]
+    if len(remote) != 1 or not hasattr(remote[0], "round_trip"):
+        return job
+    rtt = remote[0].round_trip()
+    workers, connections = streams(rtt, os.cpu_count() or 1, job.workers, job.connections)
+    if (workers, connections) != (job.workers, job.connections):
+        log.info("short link to the %s server (round trip %.1f ms): %d rsync process(es), "
+                 "%d SFTP connection(s)", remote[0].label, rtt * 1000, workers, connections)
+    return dataclasses.replace(job, workers=workers, connections=connections)
+
+
 def run_job(job: Job, mode: str, progress: Progress, src_server=None, dst_server=None) -> None:
     """Copy every item of ``job`` with the engine for ``mode``.
 
@@ -41,6 +77,8 @@ def run_job(job: Job, mode: str, progress: Progress, src_server=None, dst_server
     """
     if not job.items:
         return
+    if mode in ("rsync", "sftp"):
+        job = fit_to_link(job)
     if mode == "rsync":
         from mover.transfer.rsync import rsync_job
         rsync_job(job, progress, src_server, dst_server)
