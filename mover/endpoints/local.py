@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 from typing import BinaryIO, Optional
 
 from mover.endpoints.base import Endpoint, FileStat
@@ -30,7 +31,7 @@ class LocalEndpoint(Endpoint):
             return None
         except OSError as exc:
             raise os_error(exc, "read", path) from None
-        return FileStat(size=st.st_size, is_dir=os.path.isdir(path))
+        return FileStat(size=st.st_size, is_dir=stat.S_ISDIR(st.st_mode))
 
     def open_read(self, path: str, offset: int = 0) -> BinaryIO:
         try:

@@ -73,12 +73,13 @@ class Batch:
             self.in_flight += 1
             if self.pull:
                 rid = self.chan.send(_READ, _string(state.handle),
-                                     struct.pack(">QI", offset, size))
+                                     struct.pack(">QI", offset, size), hold=True)
             else:
                 data = self._source(state, offset, size)
                 rid = self.chan.send(_WRITE, _string(state.handle),
                                      struct.pack(">QI", offset, size), data)
             self.pending[rid] = functools.partial(self._on_data, state, offset, size)
+        self.chan.flush()
 
     def _open(self, item) -> None:
         """Open ``item`` locally and send the remote OPEN."""
@@ -93,7 +94,7 @@ class Batch:
         path, flags = (item.src, _PF_READ) if self.pull else \
             (item.tmp, _PF_WRITE | _PF_CREAT | _PF_TRUNC)
         rid = self.chan.send(_OPEN, _string(path.encode("utf-8", "surrogateescape"))
-                             + struct.pack(">II", flags, 0))
+                             + struct.pack(">II", flags, 0), hold=True)
         self.pending[rid] = functools.partial(self._on_open, state, path)
 
     def _on_open(self, state: _Open, path: str, kind: int, rest: memoryview) -> None:
@@ -127,7 +128,7 @@ class Batch:
             self._close(state)
 
     def _close(self, state: _Open) -> None:
-        rid = self.chan.send(_CLOSE, _string(state.handle))
+        rid = self.chan.send(_CLOSE, _string(state.handle), hold=True)
         self.pending[rid] = functools.partial(self._on_close, state)
 
     def _on_close(self, state: _Open, kind: int, rest: memoryview) -> None:

@@ -9,7 +9,7 @@ import collections
 import struct
 import socket
 import time
-from typing import Callable, Dict, Set, Tuple
+from typing import Callable, Dict, List, Set, Tuple
 
 from mover.errors import MoverError, ProvisioningError, StalledError, TransferError
 
@@ -90,6 +90,27 @@ def _string(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
+def prefer_gcm(client) -> None:
+    """Re-key ``client``'s transport to AES-GCM if it negotiated something else.
+
+    paramiko lists AES-CTR + HMAC first; GCM needs no HMAC and takes about a
+    third less CPU per byte, which on a loopback or LAN link is the limit.
+    A server without GCM keeps what it had. Raise TransferError on failure.
+    """
+    transport = client.get_transport()
+    if "gcm" in (transport.remote_cipher or ""):
+        return
+    options = transport.get_security_options()
+    gcm = tuple(c for c in options.ciphers if "gcm" in c)
+    if not gcm:
+        return
+    options.ciphers = gcm + tuple(c for c in options.ciphers if c not in gcm)
+    try:
+        transport.renegotiate_keys()
+    except Exception as exc:  # paramiko raises SSHException or EOFError
+        raise TransferError(f"re-keying the SSH connection failed: {exc}") from None
+
+
 class RawSftp:
     """Plain SFTP v3 on one channel of ``client`` (a paramiko SSHClient).
 
@@ -101,6 +122,7 @@ class RawSftp:
     def __init__(self, client, where: str, timeout: float):
         self.client, self.where = client, where
         self._ids, self._chunks, self._have = 0, collections.deque(), 0
+        self._out: List[bytes] = []
         try:
             self.chan = client.get_transport().open_session(window_size=WINDOW,
                                                             max_packet_size=PACKET)
@@ -118,17 +140,30 @@ class RawSftp:
         if kind != 2:
             raise TransferError(f"{where} answered SFTP init with message {kind}")
 
-    def send(self, kind: int, *body: bytes) -> int:
-        """Send request ``kind`` with ``body`` parts (after the id); return its id."""
+    def send(self, kind: int, *body: bytes, hold: bool = False) -> int:
+        """Send request ``kind`` with ``body`` parts (after the id); return its id.
+
+        With ``hold``, keep it to go out with the next request sent without
+        ``hold`` (or ``flush()``): one SSH packet for many small requests.
+        """
         self._ids = (self._ids + 1) & 0xFFFFFFFF
-        head = struct.pack(">IBI", sum(map(len, body)) + 5, kind, self._ids)
+        self._out.append(struct.pack(">IBI", sum(map(len, body)) + 5, kind, self._ids))
+        self._out.extend(body)
+        if not hold:
+            self.flush()
+        return self._ids
+
+    def flush(self) -> None:
+        """Send the requests held back by ``send(..., hold=True)``."""
+        if not self._out:
+            return
+        data, self._out = b"".join(self._out), []
         try:
-            self.chan.sendall(b"".join((head,) + body))
+            self.chan.sendall(data)
         except socket.timeout:
             raise StalledError(f"SFTP to {self.where} stalled") from None
         except Exception as exc:
             raise TransferError(f"SFTP to {self.where} failed: {exc}") from None
-        return self._ids
 
     def _take(self, count: int) -> memoryview:
         """Return the next ``count`` bytes from the channel (one copy at most)."""

@@ -31,7 +31,8 @@ from mover.transfer import Job
 from mover.transfer.batch import FILES, SMALL, Batch
 from mover.transfer.progress import Progress
 from mover.transfer.stream import partial_path
-from mover.transfer.rawsftp import _PF_CREAT, _PF_READ, _PF_WRITE, Aborted, RawSftp
+from mover.transfer.rawsftp import (_PF_CREAT, _PF_READ, _PF_WRITE, Aborted, RawSftp,
+                                    prefer_gcm)
 
 CONNECTIONS = 8                 # like lftp pget -n 8
 MIN_SEGMENT = 8 * 1024 * 1024
@@ -336,27 +337,6 @@ class _Worker:
             self.run.errors.append(exc)
             if self.item is not None:   # the channel may be dead: close only the file
                 os.close(self.fd)
-
-
-def prefer_gcm(client) -> None:
-    """Re-key ``client``'s transport to AES-GCM if it negotiated something else.
-
-    paramiko lists AES-CTR + HMAC first; GCM needs no HMAC and takes about a
-    third less CPU per byte, which on a loopback or LAN link is the limit.
-    A server without GCM keeps what it had. Raise TransferError on failure.
-    """
-    transport = client.get_transport()
-    if "gcm" in (transport.remote_cipher or ""):
-        return
-    options = transport.get_security_options()
-    gcm = tuple(c for c in options.ciphers if "gcm" in c)
-    if not gcm:
-        return
-    options.ciphers = gcm + tuple(c for c in options.ciphers if c not in gcm)
-    try:
-        transport.renegotiate_keys()
-    except Exception as exc:  # paramiko raises SSHException or EOFError
-        raise TransferError(f"re-keying the SSH connection failed: {exc}") from None
 
 
 def _connection(run: _Run) -> None:
