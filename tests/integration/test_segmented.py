@@ -143,3 +143,20 @@ def test_ranges_follow_the_file_size():
     assert segment_size(10 * 1024 * MiB) == segmented.MAX_SEGMENT
     assert segment_size(1024 * MiB) == 64 * MiB
     assert segment_size(50 * MiB) == 8 * MiB
+
+
+@pytest.mark.parametrize("direction", ["pull", "push"])
+def test_many_small_files_go_in_batches_and_a_rerun_skips_them(sshd, case_dir, direction):
+    """More small files than one batch holds, odd names, over three connections."""
+    names = [f"Season 1/ep {i:03d} $(touch x) 'q' ;é-{i}.srt" for i in range(150)]
+    items = tuple((name, (i * 7919) % (600 * 1024)) for i, name in enumerate(names))
+    for rel, size in items:
+        (case_dir / "src" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (case_dir / "src" / rel).write_bytes(os.urandom(size))
+    job, kwargs, src_root, dst_root = make_job(sshd, case_dir, direction, items)
+    result = segmented_job(job, Progress(), connections=3, **kwargs)
+    assert result.bytes_moved == sum(size for _, size in items)
+    assert_identical(items, src_root, dst_root)
+    again = segmented_job(job, Progress(), connections=3, **kwargs)
+    assert (again.bytes_moved, again.files_skipped) == (0, len(items))
+    assert not (case_dir / "x").exists() and not Path("x").exists()
