@@ -1,8 +1,9 @@
 """A private OpenSSH server on 127.0.0.1 for the benchmark.
 
-The benchmark must not depend on the test tree, so it brings its own small
-server: its own host key, its own client key in authorized_keys, a
-known_hosts file that pins the host key, all under one folder.
+The transfer rows run without the test tree (only the whole-move timing in
+``bench.moves`` borrows the test harness's qBittorrent), so they bring their
+own small server: its own host key, its own client key in authorized_keys,
+a known_hosts file that pins the host key, all under one folder.
 """
 
 import os
