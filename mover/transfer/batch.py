@@ -56,7 +56,11 @@ class Batch:
             self._fill()
             while self.pending:
                 rid, kind, rest = self.chan.reply()
-                self.pending.pop(rid)(kind, rest)
+                handler = self.pending.pop(rid, None)
+                if handler is None:
+                    raise TransferError(f"{self.chan.where} answered SFTP request {rid}, "
+                                        f"which was never sent")
+                handler(kind, rest)
                 self._fill()
         finally:
             for state in self.open:
@@ -117,6 +121,9 @@ class Batch:
                                         f"than expected (ends before byte {offset})")
                 raise self.chan.failure(rest, "read", state.item.src)
             data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
+            if not data:
+                raise TransferError(f"{self.chan.where} sent no bytes of "
+                                    f"{state.item.src} at {offset}")
             if len(data) < size:
                 self.chunks.appendleft((state, offset + len(data), size - len(data)))
             self._sink(state, offset, data)

@@ -250,6 +250,8 @@ class RawSftp:
                                         f"(ends before byte {off})")
                 raise self.failure(rest, "read", path)
             data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
+            if not data:
+                raise TransferError(f"{self.where} sent no bytes of {path} at {off}")
             if len(data) < size:
                 todo.append((off + len(data), size - len(data)))
             sink(off, data)
