@@ -16,7 +16,8 @@ from mover.errors import ConfigError
 
 ENV_CONFIG = "TORRENT_MOVER_CONFIG"
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TRANSFER_MODES = {"rsync": "rsync", "sftp": "sftp", "local": "local", "segmented": "sftp",
+TRANSFER_MODES = {"auto": "auto", "rsync": "rsync", "sftp": "sftp", "local": "local",
+                  "segmented": "sftp",
                   "rsync_upload": "rsync", "sftp_upload": "sftp"}
 VERIFY_MODES = ("recheck", "stream")
 
@@ -61,7 +62,7 @@ class ServerConfig:
 class Settings:
     """The [SETTINGS] section with defaults filled in."""
 
-    transfer_mode: str = "sftp"
+    transfer_mode: str = "auto"
     category_to_move: str = ""
     delete_after_transfer: bool = True
     max_concurrent_file_transfers: int = 4
@@ -211,7 +212,7 @@ def _settings(reader: _Reader) -> Settings:
     mode = str(values["transfer_mode"]).lower()
     if mode not in TRANSFER_MODES:
         reader.problem(section, "transfer_mode",
-                       f"{mode!r} is not one of rsync, sftp, local")
+                       f"{mode!r} is not one of auto, rsync, sftp, local")
     values["transfer_mode"] = TRANSFER_MODES.get(mode, mode)
     if values["verify"] not in VERIFY_MODES:
         reader.problem(section, "verify", f"{values['verify']!r} is not recheck or stream")

@@ -92,10 +92,12 @@ def dry_run(session: Session, torrent_hash: str) -> Result:
     reason = ineligible_reason(torrent, session.cfg.settings.category_to_move)
     if reason:
         return Result(torrent_hash, Outcome.NOT_ELIGIBLE, reason)
+    from mover import stages
     plan = make_plan(session, torrent)
     s, cfg = session.cfg.settings, session.cfg
     lines = plan.describe() + [
-        f"would copy {len(plan.files)} file(s) with {s.transfer_mode} ({cfg.topology})",
+        f"would copy {len(plan.files)} file(s) with {stages.effective_mode(session)} "
+        f"({cfg.topology})",
         f"would add the torrent stopped to {cfg.destination_client.url} at "
         f"{plan.dst_save_path}, recheck it and start it",
         "would then remove it from the source" if s.delete_after_transfer

@@ -25,10 +25,15 @@ def cache_root(session: Session, torrent_hash: str) -> Optional[str]:
 
 
 def effective_mode(session: Session) -> str:
-    """Return the engine that writes to the destination ("rsync", "sftp", "local")."""
+    """Return the engine that writes to the destination ("rsync", "sftp", "local").
+
+    ``auto`` is resolved once per run (Session.auto_mode).
+    """
     cfg = session.cfg
     if cfg.topology == "relay" and not cfg.settings.local_cache_path:
         return "sftp"
+    if cfg.settings.transfer_mode == "auto":
+        return session.auto_mode
     return cfg.settings.transfer_mode
 
 
@@ -49,17 +54,17 @@ def transfer(session: Session, journal: Journal, plan: plans.Plan,
     common = dict(items=items, workers=s.max_concurrent_file_transfers,
                   checksum=checksum, stall_timeout=s.watchdog_timeout,
                   limit_bps=s.bandwidth_limit * 1e6, connections=s.segment_connections)
-    cache = cache_root(session, plan.hash)
+    cache, mode = cache_root(session, plan.hash), effective_mode(session)
     if cache:
         run_job(Job(session.src_ep, session.cache_ep, plan.src_save_path, cache, **common),
-                s.transfer_mode, progress, src_server=cfg.source_server)
+                mode, progress, src_server=cfg.source_server)
         run_job(Job(session.cache_ep, session.dst_ep, cache, plan.dst_root,
                     verifier=verifier, **common),
-                s.transfer_mode, progress, dst_server=cfg.destination_server)
+                mode, progress, dst_server=cfg.destination_server)
         return
     run_job(Job(session.src_ep, session.dst_ep, plan.src_save_path, plan.dst_root,
                 verifier=verifier, **common),
-            effective_mode(session), progress, src_server=cfg.source_server,
+            mode, progress, src_server=cfg.source_server,
             dst_server=cfg.destination_server)
 
 

@@ -135,6 +135,7 @@ class SshEndpoint(Endpoint):
         self.client = connect(server)
         self._local = threading.local()
         self._channels: List = []
+        self._round_trip: Optional[float] = None
 
     @property
     def sftp(self):
@@ -171,16 +172,19 @@ class SshEndpoint(Endpoint):
         return FileStat(size=attrs.st_size or 0, is_dir=st.S_ISDIR(attrs.st_mode or 0))
 
     def round_trip(self) -> float:
-        """Return the shortest of three SFTP round trips (a stat of "/"), in seconds.
+        """Return the shortest of three SFTP round trips (a stat of "/"), in seconds
+        (measured once per connection).
 
         Raise TransferError or ProvisioningError if the server does not answer.
         """
-        best = float("inf")
-        for _ in range(3):
-            start = time.monotonic()
-            self.stat("/")
-            best = min(best, time.monotonic() - start)
-        return best
+        if self._round_trip is None:
+            best = float("inf")
+            for _ in range(3):
+                start = time.monotonic()
+                self.stat("/")
+                best = min(best, time.monotonic() - start)
+            self._round_trip = best
+        return self._round_trip
 
     def open_read(self, path: str, offset: int = 0) -> BinaryIO:
         """Return a reader fetching ``READ_WINDOW`` bytes at a time, pipelined.

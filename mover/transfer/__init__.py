@@ -53,6 +53,24 @@ def streams(round_trip: float, cores: int, workers: int, connections: int) -> Tu
     return max(1, min(workers, cores)), max(1, min(connections, 2 * cores))
 
 
+def auto_mode(topology: str, verify: str, round_trip: Optional[float],
+              rsync_ok: bool) -> str:
+    """Return the engine ``transfer_mode = auto`` picks.
+
+    ``round_trip``: seconds to the one remote side (None without one);
+    ``rsync_ok``: rsync (and sshpass for a password) can run on both ends.
+    Local moves copy locally; a relay, a stream verification or a missing
+    rsync take sftp; otherwise rsync on a short link (it spends less CPU per
+    byte, in C, one process per stream) and sftp on a long one (its
+    segmented connections fill a window-limited link).
+    """
+    if topology == "local":
+        return "local"
+    if topology == "relay" or verify == "stream" or not rsync_ok or round_trip is None:
+        return "sftp"
+    return "rsync" if round_trip < SHORT_LINK else "sftp"
+
+
 def fit_to_link(job: Job) -> Job:
     """Return ``job`` with its stream counts fitted to the link to its one remote side.
 

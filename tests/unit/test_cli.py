@@ -66,7 +66,7 @@ def test_missing_config_from_env_returns_2(capsys, tmp_path, monkeypatch):
 def test_invalid_config_returns_2_and_lists_problems(capsys, tmp_path):
     bad = tmp_path / "bad.ini"
     bad.write_text(TEMPLATE.read_text().replace("port = 8080", "port = abc", 1)
-                   .replace("transfer_mode = sftp", "transfer_mode = ftp"))
+                   .replace("transfer_mode = auto", "transfer_mode = ftp"))
     assert cli.main(["--config", str(bad), H]) == 2
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err

@@ -68,7 +68,7 @@ def test_template_loads():
     assert cfg.destination_client.url == "http://192.0.2.10:8080"
     assert cfg.destination_path == "/srv/torrents"
     assert cfg.remote_destination_path == "/srv/torrents"   # defaults to destination_path
-    assert cfg.settings.transfer_mode == "sftp"
+    assert cfg.settings.transfer_mode == "auto"
     assert cfg.settings.category_to_move == "move"
     assert cfg.settings.delete_after_transfer is True
     assert cfg.settings.max_concurrent_file_transfers == 4
@@ -129,7 +129,7 @@ def test_booleans(tmp_path, raw, expected):
 def test_unknown_transfer_mode(tmp_path):
     path = write_config(tmp_path, with_changes(SETTINGS={"transfer_mode": "ftp"}))
     assert problems_of(path) == [
-        f"{path} [SETTINGS] transfer_mode: 'ftp' is not one of rsync, sftp, local"]
+        f"{path} [SETTINGS] transfer_mode: 'ftp' is not one of auto, rsync, sftp, local"]
 
 
 @pytest.mark.parametrize("raw, mode", [("sftp_upload", "sftp"), ("rsync_upload", "rsync"),
@@ -207,7 +207,7 @@ def test_several_problems_in_one_error(tmp_path):
         f"{path} [DESTINATION_CLIENT]: section is missing",
         f"{path} [SOURCE_SERVER] key_file: {tmp_path / 'nokey'} does not exist",
         f"{path} [SETTINGS] max_retries: '-3' must not be negative",
-        f"{path} [SETTINGS] transfer_mode: 'carrier-pigeon' is not one of rsync, sftp, local",
+        f"{path} [SETTINGS] transfer_mode: 'carrier-pigeon' is not one of auto, rsync, sftp, local",
     ]
 
 
