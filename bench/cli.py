@@ -1,6 +1,7 @@
 """Options and the main loop of ``python -m bench``."""
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ def parse(argv: List[str]) -> argparse.Namespace:
     ap.add_argument("--limit-mbs", type=float, default=20.0,
                     help="bandwidth_limit checked for every engine (0: skip)")
     ap.add_argument("--workdir", default="/var/tmp/torrent-mover-bench")
+    ap.add_argument("--show", metavar="JSON", help="print a results file again and exit")
     ap.add_argument("--moves", action=argparse.BooleanOptionalAction, default=True,
                     help="also time whole moves of the big torrent, verify = recheck "
                          "vs stream (default on)")
@@ -153,6 +155,9 @@ def check_memory(args, link, src_root: Path, dst_root: Path) -> Dict:
 def main(argv: List[str]) -> int:
     """Run the benchmark; print the table and targets; write JSON. Return 0."""
     args = parse(argv)
+    if args.show:
+        show(json.loads(Path(args.show).read_text()))
+        return 0
     work = Path(args.workdir)
     src_root, dst_root = work / "src", work / "dst"
     sets = {d.name: d for d in datamod.data_sets(args.big_mib, args.small_count,
@@ -189,26 +194,33 @@ def main(argv: List[str]) -> int:
 
 def finish(args, params, sets, records, limit, memory, whole, elapsed: float) -> int:
     """Print the table, the targets and the whole moves; write the JSON; return 0."""
-    names = [t for t in args.tools.split(",") if t]
-    judged = report.targets(records)
-    print(f"\nMB/s, median of {args.runs} run(s); engines: (ratio to the row's best "
-          f"baseline). Distant link: {params.describe()}.")
+    payload = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "runs": args.runs,
+        "cores": os.cpu_count(), "seconds": round(elapsed), "tools": args.tools,
+        "link": params.describe(), "data_sets": {n: d.describe() for n, d in sets.items()},
+        "records": records, "targets": report.targets(records), "bandwidth_limit": limit,
+        "memory": memory, "moves": whole}
+    show(payload)
+    print(f"\nwritten to {report.write_json(payload)}")
+    return 0
+
+
+def show(payload: Dict) -> None:
+    """Print the table, the targets (judged anew), the checks and the whole moves."""
+    records = payload["records"]
+    names = [t for t in payload.get("tools", "").split(",") if t] or \
+        list(dict.fromkeys(r["tool"] for r in records))
+    print(f"\nMB/s, median of {payload['runs']} run(s); engines: (ratio to the row's best "
+          f"baseline). Distant link: {payload['link']}.")
     print(report.table(records, names))
-    print("\nTargets:\n" + report.targets_text(judged))
-    for check in limit:
+    print("\nTargets:\n" + report.targets_text(report.targets(records)))
+    for check in payload["bandwidth_limit"]:
         print(f"{'ok  ' if check['ok'] else 'MISS'} bandwidth_limit {check.get('limit_mbs')} "
               f"MB/s, {check['engine']}: {check.get('mbs', check.get('error'))} MB/s "
               f"(want within 10%)")
+    memory = payload["memory"]
     if memory:
         print(f"{'ok  ' if memory['ok'] else 'MISS'} peak memory moving {memory['gib']} GiB "
               f"with the sftp engine: {memory['peak_mb']} MB (want < 200 MB)")
-    if whole:
-        print("\n" + moves.describe(whole))
-    path = report.write_json({
-        "when": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick, "runs": args.runs,
-        "cores": os.cpu_count(), "seconds": round(elapsed),
-        "link": params.describe(), "data_sets": {n: d.describe() for n, d in sets.items()},
-        "records": records, "targets": judged, "bandwidth_limit": limit,
-        "memory": memory, "moves": whole})
-    print(f"\nwritten to {path}")
-    return 0
+    if payload.get("moves"):
+        print("\n" + moves.describe(payload["moves"]))

@@ -55,19 +55,23 @@ async def _pump(reader, writer, params: LinkParams, pacer: Pacer) -> None:
     flight = [0]
 
     async def deliver() -> None:
-        while True:
-            due, data = await held.get()
-            if data is None:
-                break
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            await pacer.wait(len(data))
-            writer.write(data)
-            await writer.drain()
-            async with room:
-                flight[0] -= len(data)
-                room.notify_all()
-        if writer.can_write_eof():
-            writer.write_eof()
+        """Write what is due; a peer that hangs up ends it quietly."""
+        try:
+            while True:
+                due, data = await held.get()
+                if data is None:
+                    break
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await pacer.wait(len(data))
+                writer.write(data)
+                await writer.drain()
+                async with room:
+                    flight[0] -= len(data)
+                    room.notify_all()
+            if writer.can_write_eof():
+                writer.write_eof()
+        except (ConnectionError, OSError):
+            pass
 
     task = asyncio.ensure_future(deliver())
     try:
