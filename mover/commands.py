@@ -81,6 +81,19 @@ def rsync(src_root: str, dst_root: str, list_file: str,
     return _password_wrap(argv, server)
 
 
+def rsync_probe(server: ServerConfig) -> Command:
+    """Return the command that runs ``rsync --version`` on ``server`` over OpenSSH,
+    exactly as the rsync engine reaches it (same options, same authentication)."""
+    host = f"[{server.host}]" if ":" in server.host else server.host
+    return _password_wrap(ssh_options(server, connect_timeout=10)
+                          + ["--", f"{server.username}@{host}", "rsync --version"], server)
+
+
+def rsync_local_probe() -> Command:
+    """Return the command that checks this rsync knows ``--secluded-args``."""
+    return Command(["rsync", "--secluded-args", "--version"])
+
+
 def ssh_keyscan_hint(server: ServerConfig) -> str:
     """Return the command a user runs to record the server's host key."""
     return (f"ssh-keyscan -p {server.port} {shlex.quote(server.host)} "

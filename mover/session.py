@@ -2,7 +2,6 @@
 
 import functools
 import logging
-import shutil
 
 from mover.config import Config
 from mover.endpoints import Endpoint, open_endpoint
@@ -17,6 +16,7 @@ class Session:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self._opened = []
+        self._auto = None
 
     def _keep(self, thing):
         self._opened.append(thing)
@@ -42,39 +42,27 @@ class Session:
     def cache_ep(self) -> Endpoint:
         return self._keep(open_endpoint(None, "cache"))
 
-    @functools.cached_property
     def auto_mode(self) -> str:
         """Return the engine ``transfer_mode = auto`` picks for this run; log why.
 
-        Push and pull time the remote side's round trip (and, on a short
-        link, check that rsync runs on both ends). Raise what connecting raises.
+        Decided once per Session. Push and pull time the remote side's round
+        trip and, on a short link, check that rsync runs on both ends. Raise
+        what connecting raises.
         """
-        from mover.transfer import SHORT_LINK, auto_mode
-        cfg = self.cfg
-        rtt, rsync_ok, remote = None, False, None
-        if cfg.topology in ("push", "pull") and cfg.settings.verify != "stream":
-            remote, server = (self.src_ep, cfg.source_server) if cfg.topology == "pull" \
-                else (self.dst_ep, cfg.destination_server)
-            rtt = remote.round_trip()
-            rsync_ok = rtt < SHORT_LINK and self._rsync_runs(remote, server)
-        mode = auto_mode(cfg.topology, cfg.settings.verify, rtt, rsync_ok)
-        why = f"round trip {rtt * 1000:.1f} ms to the {remote.label} server" \
-            if rtt is not None else f"{cfg.topology} move, verify = {cfg.settings.verify}"
-        log.info("transfer_mode = auto: using %s (%s)", mode, why)
-        return mode
-
-    @staticmethod
-    def _rsync_runs(remote: Endpoint, server) -> bool:
-        """True if rsync (and sshpass, for a password) is here and rsync on ``remote``."""
-        from mover.errors import TransferError
-        if not shutil.which("rsync") or (server.password and not shutil.which("sshpass")):
-            return False
-        try:
-            remote.run(["rsync", "--version"])
-        except TransferError as exc:
-            log.info("no usable rsync on the %s server (%s)", remote.label, exc)
-            return False
-        return True
+        if self._auto is None:
+            from mover.transfer import SHORT_LINK, auto_mode, rsync_usable
+            cfg = self.cfg
+            rtt, rsync_ok, remote = None, False, None
+            if cfg.topology in ("push", "pull") and cfg.settings.verify != "stream":
+                remote, server = (self.src_ep, cfg.source_server) if cfg.topology == "pull" \
+                    else (self.dst_ep, cfg.destination_server)
+                rtt = remote.round_trip()
+                rsync_ok = rtt < SHORT_LINK and rsync_usable(server)
+            self._auto = auto_mode(cfg.topology, cfg.settings.verify, rtt, rsync_ok)
+            why = f"round trip {rtt * 1000:.1f} ms to the {remote.label} server" \
+                if rtt is not None else f"{cfg.topology} move, verify = {cfg.settings.verify}"
+            log.info("transfer_mode = auto: using %s (%s)", self._auto, why)
+        return self._auto
 
     def reset_endpoints(self) -> None:
         """Drop the endpoints so the next use reconnects (after a network failure)."""

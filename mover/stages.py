@@ -33,7 +33,7 @@ def effective_mode(session: Session) -> str:
     if cfg.topology == "relay" and not cfg.settings.local_cache_path:
         return "sftp"
     if cfg.settings.transfer_mode == "auto":
-        return session.auto_mode
+        return session.auto_mode()
     return cfg.settings.transfer_mode
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 from mover.endpoints import Endpoint
+from mover.errors import MoverError
 from mover.transfer.progress import Progress
 
 log = logging.getLogger("mover.transfer")
@@ -71,6 +72,25 @@ def auto_mode(topology: str, verify: str, round_trip: Optional[float],
     return "rsync" if round_trip < SHORT_LINK else "sftp"
 
 
+def rsync_usable(server) -> bool:
+    """True if this rsync knows --secluded-args and rsync runs on ``server`` through
+    OpenSSH exactly as the rsync engine will reach it (key, password, host key)."""
+    import subprocess
+    from mover import commands, runner
+    from mover.errors import MoverError
+    for command in (commands.rsync_local_probe(), commands.rsync_probe(server)):
+        try:
+            done = runner.run(command, timeout=20)
+        except (MoverError, subprocess.TimeoutExpired) as exc:
+            log.info("rsync cannot be used (%s)", exc)
+            return False
+        if done.returncode != 0:
+            log.info("rsync cannot be used: %s exited with %d: %s", command.argv[0],
+                     done.returncode, done.stderr.strip()[-300:])
+            return False
+    return True
+
+
 def fit_to_link(job: Job) -> Job:
     """Return ``job`` with its stream counts fitted to the link to its one remote side.
 
@@ -79,7 +99,11 @@ def fit_to_link(job: Job) -> Job:
     remote = [e for e in (job.src, job.dst) if not e.is_local]
     if len(remote) != 1 or not hasattr(remote[0], "round_trip"):
         return job
-    rtt = remote[0].round_trip()
+    try:
+        rtt = remote[0].round_trip()
+    except MoverError as exc:       # the engine will meet and report it
+        log.debug("no round trip to the %s server: %s", remote[0].label, exc)
+        return job
     workers, connections = streams(rtt, os.cpu_count() or 1, job.workers, job.connections)
     if (workers, connections) != (job.workers, job.connections):
         log.info("short link to the %s server (round trip %.1f ms): %d rsync process(es), "

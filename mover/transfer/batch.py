@@ -102,6 +102,7 @@ class Batch:
         self.pending[rid] = functools.partial(self._on_open, state, path)
 
     def _on_open(self, state: _Open, path: str, kind: int, rest: memoryview) -> None:
+        """Keep the handle the server sent and queue the file's data requests."""
         if kind != _HANDLE:
             raise self.chan.failure(rest, "open", path)
         state.handle = bytes(rest[4:4 + struct.unpack_from(">I", rest)[0]])
@@ -121,9 +122,9 @@ class Batch:
                                         f"than expected (ends before byte {offset})")
                 raise self.chan.failure(rest, "read", state.item.src)
             data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
-            if not data:
-                raise TransferError(f"{self.chan.where} sent no bytes of "
-                                    f"{state.item.src} at {offset}")
+            if not data or len(data) > size:
+                raise TransferError(f"{self.chan.where} sent {len(data)} bytes of "
+                                    f"{state.item.src} at {offset} for {size} asked")
             if len(data) < size:
                 self.chunks.appendleft((state, offset + len(data), size - len(data)))
             self._sink(state, offset, data)
@@ -135,6 +136,7 @@ class Batch:
             self._close(state)
 
     def _close(self, state: _Open) -> None:
+        """Queue the remote CLOSE of a file whose bytes are all moved."""
         rid = self.chan.send(_CLOSE, _string(state.handle), hold=True)
         self.pending[rid] = functools.partial(self._on_close, state)
 
@@ -149,6 +151,7 @@ class Batch:
         self.run.finish_range(state.item, 0)
 
     def _sink(self, state: _Open, offset: int, data: memoryview) -> None:
+        """Write pulled ``data`` at ``offset`` of the local partial file."""
         try:
             os.pwrite(state.fd, data, offset)
         except OSError as exc:
@@ -156,6 +159,7 @@ class Batch:
         self._account(state, offset, data)
 
     def _source(self, state: _Open, offset: int, size: int) -> bytes:
+        """Return ``size`` bytes at ``offset`` of the local file being pushed."""
         data = os.pread(state.fd, size, offset)
         if len(data) != size:
             raise TransferError(f"{state.item.src} is shorter than expected "

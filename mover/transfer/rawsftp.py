@@ -11,9 +11,12 @@ import socket
 import time
 from typing import Callable, Dict, List, Set, Tuple
 
+from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
+
 from mover.errors import MoverError, ProvisioningError, StalledError, TransferError
 
 CHUNK = 255 * 1024              # OpenSSH sftp-server's largest read
+MAX_MESSAGE = CHUNK + 64 * 1024  # the longest reply we accept (data plus headers)
 DEPTH = 16                      # requests in flight per connection
 WINDOW = 8 * 1024 * 1024        # SSH channel window per connection
 PACKET = 32 * 1024              # SSH packet size we accept (paramiko is slower above)
@@ -27,9 +30,9 @@ class Aborted(TransferError):
     """Another connection of the run failed; this one stops too (never shown)."""
 
 
-def _fast_pipe():
-    """Return a paramiko BufferedPipe that keeps its bytes in a bytearray and
-    wakes its reader only once ``want`` bytes are in.
+class FastPipe(BufferedPipe):
+    """A paramiko BufferedPipe that keeps its bytes in a bytearray and wakes its
+    reader only once ``want`` bytes are in.
 
     paramiko's pipe appends to an ``array`` and copies twice per read
     (a slice, then ``tobytes``); that was a third of the engine's CPU. Here
@@ -40,50 +43,50 @@ def _fast_pipe():
     costs one wake-up, not eight. ``want`` stays far below the channel
     window, so the sender can always fill it.
     """
-    from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
 
-    class FastPipe(BufferedPipe):
-        def __init__(self):
-            super().__init__()
-            self._buffer = bytearray()
-            self.want = 1
+    def __init__(self):
+        super().__init__()
+        self._buffer = bytearray()
+        self.want = 1
 
-        def _buffer_frombytes(self, data):
+    def _buffer_frombytes(self, data):
+        self._buffer += data
+
+    def _buffer_tobytes(self, limit=None):
+        """Return up to ``limit`` bytes; all of them hands over the bytearray itself."""
+        if limit is None or limit >= len(self._buffer):
+            out, self._buffer = self._buffer, bytearray()
+            return out
+        with memoryview(self._buffer) as view:
+            return bytes(view[:limit])
+
+    def feed(self, data):
+        """Append ``data`` (paramiko's transport thread); wake the reader if it has enough."""
+        with self._lock:
+            if self._event is not None:
+                self._event.set()
             self._buffer += data
+            if len(self._buffer) >= self.want:
+                self._cv.notify_all()
 
-        def _buffer_tobytes(self, limit=None):
-            if limit is None or limit >= len(self._buffer):
-                out, self._buffer = self._buffer, bytearray()
-                return out
-            with memoryview(self._buffer) as view:
-                return bytes(view[:limit])
-
-        def feed(self, data):
-            with self._lock:
-                if self._event is not None:
-                    self._event.set()
-                self._buffer += data
-                if len(self._buffer) >= self.want:
-                    self._cv.notify_all()
-
-        def read(self, nbytes, timeout=None):
-            with self._lock:
-                deadline = None if timeout is None else time.monotonic() + timeout
-                while len(self._buffer) < min(self.want, nbytes) and not self._closed:
-                    left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
-                        if self._buffer:
-                            break
-                        raise PipeTimeout()
-                    self._cv.wait(left)
-                out = self._buffer_tobytes(nbytes)
-                if out is not self._buffer:
-                    del self._buffer[:len(out)]
-                if not self._buffer and self._event is not None and not self._closed:
-                    self._event.clear()
-                return out
-
-    return FastPipe()
+    def read(self, nbytes, timeout=None):
+        """Return up to ``nbytes`` once ``want`` are in (or the pipe closed, or the
+        time is up with some in); raise PipeTimeout if the time is up with none."""
+        with self._lock:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while len(self._buffer) < min(self.want, nbytes) and not self._closed:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    if self._buffer:
+                        break
+                    raise PipeTimeout()
+                self._cv.wait(left)
+            out = self._buffer_tobytes(nbytes)
+            if out is not self._buffer:
+                del self._buffer[:len(out)]
+            if not self._buffer and self._event is not None and not self._closed:
+                self._event.clear()
+            return out
 
 
 def _string(data: bytes) -> bytes:
@@ -127,7 +130,7 @@ class RawSftp:
             self.chan = client.get_transport().open_session(window_size=WINDOW,
                                                             max_packet_size=PACKET)
             self.chan.settimeout(timeout)
-            self._pipe = _fast_pipe()
+            self._pipe = FastPipe()
             if hasattr(self.chan, "in_buffer"):     # before any data can arrive
                 self.chan.in_buffer = self._pipe
             self.chan.invoke_subsystem("sftp")
@@ -200,6 +203,8 @@ class RawSftp:
     def _message(self) -> Tuple[int, memoryview]:
         """Return (type, body) of the next message; body starts with the id."""
         length, kind = struct.unpack(">IB", self._take(5))
+        if not 5 <= length <= MAX_MESSAGE:
+            raise TransferError(f"{self.where} sent an SFTP message of {length} bytes")
         return kind, self._take(length - 1)
 
     def reply(self) -> Tuple[int, int, memoryview]:
@@ -250,8 +255,9 @@ class RawSftp:
                                         f"(ends before byte {off})")
                 raise self.failure(rest, "read", path)
             data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
-            if not data:
-                raise TransferError(f"{self.where} sent no bytes of {path} at {off}")
+            if not data or len(data) > size:
+                raise TransferError(f"{self.where} sent {len(data)} bytes of {path} at "
+                                    f"{off} for {size} asked")
             if len(data) < size:
                 todo.append((off + len(data), size - len(data)))
             sink(off, data)

@@ -6,6 +6,7 @@ process each, so several SSH streams fill a link that one stream cannot.
 
 import concurrent.futures
 import os
+import posixpath
 import re
 import tempfile
 from typing import List, Optional, Sequence, Tuple
@@ -85,6 +86,19 @@ def _run_bucket(job: Job, names: List[str], key: int, progress: Progress,
         os.unlink(list_file)
 
 
+def _forget_ranges(job: Job) -> None:
+    """Remove the ranges records the segmented engine may have left for big files.
+
+    rsync rewrites a partial file from its start; a record of ranges done by an
+    earlier sftp run would then describe bytes that are no longer there.
+    """
+    from mover.transfer.segmented import MIN_SEGMENT, RANGES_SUFFIX
+    from mover.transfer.stream import partial_path
+    for rel, size in job.items:
+        if size >= 2 * MIN_SEGMENT:     # smaller files never have a record
+            job.dst.remove(partial_path(posixpath.join(job.dst_root, rel)) + RANGES_SUFFIX)
+
+
 def rsync_job(job: Job, progress: Progress, src_server: Optional[ServerConfig],
               dst_server: Optional[ServerConfig]) -> None:
     """Copy ``job`` with rsync processes in parallel. At most one side may be remote."""
@@ -93,6 +107,7 @@ def rsync_job(job: Job, progress: Progress, src_server: Optional[ServerConfig],
                                 "set [SETTINGS] local_cache_path for a relay")
     server = src_server or dst_server
     job.dst.makedirs(job.dst_root)
+    _forget_ranges(job)
     totals: dict = {}
     groups = buckets(job.items, job.workers)
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:

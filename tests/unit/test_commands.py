@@ -133,3 +133,18 @@ def test_df_argv():
 def test_keyscan_hint_quotes():
     hint = commands.ssh_keyscan_hint(server(known_hosts="/home/me/known hosts"))
     assert hint.startswith("ssh-keyscan -p 2222 seedbox.example.net >> '/home/me/known hosts'")
+
+
+def test_rsync_probe_reaches_the_server_as_the_engine_does():
+    """auto's check runs rsync --version through the same OpenSSH options."""
+    command = commands.rsync_probe(server(key_file="/k"))
+    assert command.argv[:1] == ["ssh"] and "BatchMode=yes" in command.argv
+    assert command.argv[-3:] == ["--", "me@seedbox.example.net", "rsync --version"]
+    assert command.env == {}
+
+
+def test_rsync_probe_with_password_keeps_it_out_of_argv():
+    command = commands.rsync_probe(server(key_file=None, password="s3cret"))
+    assert command.argv[:2] == ["sshpass", "-e"]
+    assert "s3cret" not in " ".join(command.argv)
+    assert command.env == {"SSHPASS": "s3cret"}
