@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Dict
 
-ENGINES = ("mover-rsync", "mover-sftp")   # transfer_mode rsync and sftp (the default)
+ENGINES = ("mover-rsync", "mover-sftp")   # transfer_mode rsync and sftp (auto picks one)
 
 
 def run_engine(spec: Dict) -> Dict:
