@@ -77,7 +77,6 @@ def rsync_usable(server) -> bool:
     OpenSSH exactly as the rsync engine will reach it (key, password, host key)."""
     import subprocess
     from mover import commands, runner
-    from mover.errors import MoverError
     for command in (commands.rsync_local_probe(), commands.rsync_probe(server)):
         try:
             done = runner.run(command, timeout=20)
