@@ -11,15 +11,14 @@ and is renamed only once all its bytes are written and its handle closed.
 import collections
 import functools
 import os
-import posixpath
 import struct
 from typing import Callable, Deque, Dict, List, Tuple
 
 from mover.endpoints.local import os_error
-from mover.errors import NoSpaceError, TransferError
-from mover.transfer.rawsftp import (_CLOSE, _DATA, _FX_EOF, _HANDLE, _OPEN, _PF_CREAT,
-                                    _PF_READ, _PF_WRITE, _READ, _STATUS, _WRITE, CHUNK,
-                                    DEPTH, Aborted, RawSftp, _string)
+from mover.errors import TransferError
+from mover.transfer.rawsftp import (_CLOSE, _HANDLE, _OPEN, _PF_CREAT, _PF_READ,
+                                    _PF_WRITE, _READ, _WRITE, CHUNK, DEPTH, Aborted,
+                                    RawSftp, _string)
 
 FILES = 16                      # files open at once per connection
 SMALL = 4 * CHUNK               # a file up to this size goes into a batch
@@ -79,7 +78,7 @@ class Batch:
                 rid = self.chan.send(_READ, _string(state.handle),
                                      struct.pack(">QI", offset, size), hold=True)
             else:
-                data = self._source(state, offset, size)
+                data = self.run.read_at(state.item, state.fd, offset, size)
                 rid = self.chan.send(_WRITE, _string(state.handle),
                                      struct.pack(">QI", offset, size), data)
             self.pending[rid] = functools.partial(self._on_data, state, offset, size)
@@ -115,22 +114,18 @@ class Batch:
                  rest: memoryview) -> None:
         """Handle the reply to a READ (pull) or WRITE (push) of [offset, offset+size)."""
         self.in_flight -= 1
+        item = state.item
         if self.pull:
-            if kind != _DATA:
-                if kind == _STATUS and struct.unpack_from(">I", rest)[0] == _FX_EOF:
-                    raise TransferError(f"{self.chan.where}:{state.item.src} is shorter "
-                                        f"than expected (ends before byte {offset})")
-                raise self.chan.failure(rest, "read", state.item.src)
-            data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
-            if not data or len(data) > size:
-                raise TransferError(f"{self.chan.where} sent {len(data)} bytes of "
-                                    f"{state.item.src} at {offset} for {size} asked")
+            data = self.chan.data_of(kind, rest, item.src, offset, size)
             if len(data) < size:
                 self.chunks.appendleft((state, offset + len(data), size - len(data)))
-            self._sink(state, offset, data)
+            self.run.write_at(item, state.fd, offset, data)
             size = len(data)
-        elif kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
-            raise self._write_failure(state, rest)
+        else:
+            try:
+                self.chan.check_status(kind, rest, "write", item.tmp)
+            except TransferError as exc:
+                raise self.run.no_space(exc, self.chan.where, item.tmp, item.size) from None
         state.left -= size
         if state.left == 0:
             self._close(state)
@@ -142,42 +137,9 @@ class Batch:
 
     def _on_close(self, state: _Open, kind: int, rest: memoryview) -> None:
         """The remote handle is closed: close the local file, rename into place."""
-        path = state.item.src if self.pull else state.item.tmp
-        if kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
-            raise self.chan.failure(rest, "close", path)
+        self.chan.check_status(kind, rest, "close",
+                               state.item.src if self.pull else state.item.tmp)
         self.open.remove(state)
         os.close(state.fd)
         self.run.count(bytes_moved=state.item.size, ranges_moved=1)
         self.run.finish_range(state.item, 0)
-
-    def _sink(self, state: _Open, offset: int, data: memoryview) -> None:
-        """Write pulled ``data`` at ``offset`` of the local partial file."""
-        try:
-            os.pwrite(state.fd, data, offset)
-        except OSError as exc:
-            raise os_error(exc, "write", state.item.tmp) from None
-        self._account(state, offset, data)
-
-    def _source(self, state: _Open, offset: int, size: int) -> bytes:
-        """Return ``size`` bytes at ``offset`` of the local file being pushed."""
-        data = os.pread(state.fd, size, offset)
-        if len(data) != size:
-            raise TransferError(f"{state.item.src} is shorter than expected "
-                                f"(ends before byte {offset + len(data)})")
-        self._account(state, offset, data)
-        return data
-
-    def _account(self, state: _Open, offset: int, data) -> None:
-        """Feed the piece verifier and the progress (which holds the bandwidth limit)."""
-        if self.run.job.verifier is not None:
-            self.run.job.verifier.feed(state.item.rel, offset, data)
-        self.run.progress.add(len(data))
-
-    def _write_failure(self, state: _Open, rest: memoryview) -> Exception:
-        """Return NoSpaceError if the destination is full, else the SFTP failure."""
-        error = self.chan.failure(rest, "write", state.item.tmp)
-        free = self.run.job.dst.free_space(posixpath.dirname(state.item.tmp))
-        if free < state.item.size:
-            return NoSpaceError(f"no space left on {self.chan.where} for "
-                                f"{state.item.tmp}: {error}")
-        return error

@@ -221,6 +221,29 @@ class RawSftp:
             return ProvisioningError(f"cannot {what} {where}: {text}")
         return TransferError(f"cannot {what} {where}: {text} (SFTP status {code})")
 
+    def check_status(self, kind: int, rest: memoryview, what: str, path: str) -> None:
+        """Raise the MoverError for a reply that is not a STATUS of success."""
+        if kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
+            raise self.failure(rest, what, path)
+
+    def data_of(self, kind: int, rest: memoryview, path: str, offset: int,
+                size: int) -> memoryview:
+        """Return the bytes of the reply to a READ of ``size`` at ``offset``.
+
+        Raise TransferError for end of file, an empty or oversized reply, and
+        the failure of any other status.
+        """
+        if kind != _DATA:
+            if kind == _STATUS and struct.unpack_from(">I", rest)[0] == _FX_EOF:
+                raise TransferError(f"{self.where}:{path} is shorter than expected "
+                                    f"(ends before byte {offset})")
+            raise self.failure(rest, "read", path)
+        data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
+        if not data or len(data) > size:
+            raise TransferError(f"{self.where} sent {len(data)} bytes of {path} at "
+                                f"{offset} for {size} asked")
+        return data
+
     def open(self, path: str, flags: int) -> bytes:
         """Open ``path`` with SFTP ``flags``; return the handle."""
         rid = self.send(_OPEN, _string(path.encode("utf-8", "surrogateescape"))
@@ -234,8 +257,7 @@ class RawSftp:
         """Close ``handle``; raise if the server reports an error (e.g. write-back)."""
         rid = self.send(_CLOSE, _string(handle))
         got, kind, rest = self.reply()
-        if got != rid or kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
-            raise self.failure(rest, "close", path)
+        self.check_status(kind if got == rid else -1, rest, "close", path)
 
     def read_range(self, handle: bytes, path: str, start: int, end: int,
                    sink: Callable[[int, bytes], None]) -> None:
@@ -249,15 +271,7 @@ class RawSftp:
                     (off, size)
             rid, kind, rest = self.reply()
             off, size = pending.pop(rid)
-            if kind != _DATA:
-                if kind == _STATUS and struct.unpack_from(">I", rest)[0] == _FX_EOF:
-                    raise TransferError(f"{self.where}:{path} is shorter than expected "
-                                        f"(ends before byte {off})")
-                raise self.failure(rest, "read", path)
-            data = rest[4:4 + struct.unpack_from(">I", rest)[0]]
-            if not data or len(data) > size:
-                raise TransferError(f"{self.where} sent {len(data)} bytes of {path} at "
-                                    f"{off} for {size} asked")
+            data = self.data_of(kind, rest, path, off, size)
             if len(data) < size:
                 todo.append((off + len(data), size - len(data)))
             sink(off, data)
@@ -275,5 +289,4 @@ class RawSftp:
                                        struct.pack(">QI", off, len(data)), data))
             rid, kind, rest = self.reply()
             pending.discard(rid)
-            if kind != _STATUS or struct.unpack_from(">I", rest)[0] != 0:
-                raise self.failure(rest, "write", path)
+            self.check_status(kind, rest, "write", path)

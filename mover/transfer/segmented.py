@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Set, Tuple
 
 from mover.config import ServerConfig
+from mover.endpoints.local import os_error
 from mover.errors import MoverError, NoSpaceError, ProvisioningError, StalledError, \
     TransferError
 from mover.transfer import Job
@@ -87,11 +88,6 @@ def segment_size(size: int) -> int:
     return min(MAX_SEGMENT, max(MIN_SEGMENT, wanted))
 
 
-def _local_error(exc: OSError, what: str, path: str) -> MoverError:
-    from mover.endpoints.local import os_error
-    return os_error(exc, what, path)
-
-
 def _skip(progress: Progress, count: int) -> None:
     """Count bytes already in place without holding back for the bandwidth limit."""
     skip = getattr(progress, "skip", None)
@@ -151,6 +147,45 @@ class _Run:
         with self.job.dst.open_write(path + ".new") as handle:
             handle.write(json.dumps(state).encode())
         self.job.dst.rename(path + ".new", path)
+
+    def write_at(self, item: _File, fd: int, offset: int, data) -> None:
+        """Write pulled ``data`` at ``offset`` of ``item``'s partial file (``fd``);
+        feed the piece verifier and the progress. Raise Aborted if another
+        connection failed, NoSpaceError or ProvisioningError if the write fails."""
+        if self.abort.is_set():
+            raise Aborted("stopped: another connection failed")
+        try:
+            os.pwrite(fd, data, offset)
+        except OSError as exc:
+            raise os_error(exc, "write", item.tmp) from None
+        self._account(item, offset, data)
+
+    def read_at(self, item: _File, fd: int, offset: int, size: int) -> bytes:
+        """Return ``size`` bytes at ``offset`` of ``item``'s local source (``fd``) to
+        push; feed the verifier and the progress. Raise Aborted if another
+        connection failed, TransferError if the file is shorter."""
+        if self.abort.is_set():
+            raise Aborted("stopped: another connection failed")
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            raise TransferError(f"{item.src} is shorter than expected "
+                                f"(ends before byte {offset + len(data)})")
+        self._account(item, offset, data)
+        return data
+
+    def _account(self, item: _File, offset: int, data) -> None:
+        if self.job.verifier is not None:
+            self.job.verifier.feed(item.rel, offset, data)
+        self.progress.add(len(data))
+
+    def no_space(self, error: TransferError, where: str, path: str, needed: int) -> Exception:
+        """Return NoSpaceError if the destination of ``path`` has under ``needed``
+        bytes free (SFTP v3 has no "disk full" status), else ``error``."""
+        if isinstance(error, StalledError):     # the link is dead: do not probe it
+            return error
+        if self.job.dst.free_space(posixpath.dirname(path)) < needed:
+            return NoSpaceError(f"no space left on {where} for {path}: {error}")
+        return error
 
     def in_place(self, item: _File) -> bool:
         """Return True, and count it, if ``item`` is already whole at its final path."""
@@ -212,7 +247,7 @@ class _Run:
             try:
                 os.close(os.open(item.tmp, flags, 0o644))
             except OSError as exc:
-                raise _local_error(exc, "write", item.tmp) from None
+                raise os_error(exc, "write", item.tmp) from None
         else:
             chan.close(chan.open(item.tmp, _PF_WRITE | _PF_CREAT
                                  | (0 if item.done else 0x10)), item.tmp)
@@ -259,7 +294,7 @@ class _Worker:
         try:
             fd = os.open(local, os.O_WRONLY if pull else os.O_RDONLY)
         except OSError as exc:
-            raise _local_error(exc, "write" if pull else "read", local) from None
+            raise os_error(exc, "write" if pull else "read", local) from None
         try:
             self.handle = self.chan.open(item.src, _PF_READ) if pull else \
                 self.chan.open(item.tmp, _PF_WRITE)
@@ -284,39 +319,16 @@ class _Worker:
         else:
             try:
                 self.chan.write_range(self.handle, item.tmp, start, end, self._source)
-            except StalledError:            # the link is dead: do not probe it
-                raise
-            except TransferError as exc:    # SFTP v3 has no "disk full" status
-                free = self.run.job.dst.free_space(posixpath.dirname(item.tmp))
-                if free < end - start:
-                    raise NoSpaceError(f"no space left on {self.chan.where} for "
-                                       f"{item.tmp}: {exc}") from None
-                raise
+            except TransferError as exc:
+                raise self.run.no_space(exc, self.chan.where, item.tmp, end - start) from None
         self.run.count(bytes_moved=end - start, ranges_moved=1)
         self.run.finish_range(item, index)
 
     def _sink(self, offset: int, data: bytes) -> None:
-        if self.run.abort.is_set():
-            raise Aborted("stopped: another connection failed")
-        try:
-            os.pwrite(self.fd, data, offset)
-        except OSError as exc:
-            raise _local_error(exc, "write", self.item.tmp) from None
-        if self.run.job.verifier is not None:
-            self.run.job.verifier.feed(self.item.rel, offset, data)
-        self.run.progress.add(len(data))
+        self.run.write_at(self.item, self.fd, offset, data)
 
     def _source(self, offset: int, size: int) -> bytes:
-        if self.run.abort.is_set():
-            raise Aborted("stopped: another connection failed")
-        data = os.pread(self.fd, size, offset)
-        if len(data) != size:
-            raise TransferError(f"{self.item.src} is shorter than expected "
-                                f"(ends before byte {offset + len(data)})")
-        if self.run.job.verifier is not None:
-            self.run.job.verifier.feed(self.item.rel, offset, data)
-        self.run.progress.add(size)
-        return data
+        return self.run.read_at(self.item, self.fd, offset, size)
 
     def loop(self) -> None:
         """Take tasks until the queue is empty; on error, abort the run."""
