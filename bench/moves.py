@@ -34,7 +34,6 @@ from tests.harness.sshd import Sshd
 MODES = ("recheck", "stream")
 TOPOLOGY = "sftp pull"
 CATEGORY = "move"
-SEEDING = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP"})
 RECHECK_LINE = "rechecking on the destination"      # mover/move.py, before a recheck
 STREAM_LINE = "stream verification passed"          # mover/streamcheck.py
 
@@ -98,12 +97,6 @@ def rig(root: Path, size: int) -> Iterator[Rig]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def seeding(client, ih: str) -> bool:
-    """Return True if torrent ``ih`` of ``client`` is at 100% and seeding (not paused)."""
-    entry = torrents.info(client, ih)
-    return bool(entry and entry.progress == 1 and entry.state in SEEDING)
-
-
 def put_back(rig_: Rig, ws: util.Workspace) -> None:
     """Put the torrent on the source with its data in ``ws.src_save``; wait until it seeds.
 
@@ -118,7 +111,7 @@ def put_back(rig_: Rig, ws: util.Workspace) -> None:
         shutil.copyfile(rig_.pristine, target)
     client = rig_.src.client()
     torrents.add(client, rig_.torrent, ws.src_save, category=CATEGORY)
-    eventually(lambda: seeding(client, rig_.hash), timeout=rig_.deadline(60),
+    eventually(lambda: torrents.seeding(client, rig_.hash), timeout=rig_.deadline(60),
                message="source torrent not seeding after its check")
 
 

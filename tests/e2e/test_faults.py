@@ -28,7 +28,6 @@ from tests.harness import eventually, torrents
 
 MiB = 1024 * 1024
 MATRIX_FILE = Path("/tmp/torrent-mover-fault-matrix.txt")
-SEEDING = {"uploading", "stalledUP", "queuedUP", "forcedUP"}
 # Crash points in the order a move meets them (MID_TRANSFER is a real kill -9).
 POINTS = ["PLANNED", "MID_TRANSFER", "TRANSFERRED", "ADDED", "VERIFIED", "STARTED",
           "SOURCE_DELETED", "SOURCE_REMOVED"]
@@ -69,21 +68,24 @@ def landed(folder: Path) -> int:
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
+def wait_landed(ws, proc, at_least: int, why_ended) -> None:
+    """Wait until over ``at_least`` bytes reached ws.dest; ``proc`` must still run
+    (``why_ended()`` gives the failure text)."""
+    eventually(lambda: landed(ws.dest) > at_least, timeout=60, interval=0.05,
+               message="no byte landed at the destination")
+    assert proc.poll() is None, why_ended()
+
+
 def full_copy(folder: Path, expected: dict) -> bool:
     """True if ``folder`` holds every expected file with the expected content."""
     tree = util.digest_tree(folder)
     return all(tree.get(rel) == digest for rel, digest in expected.items())
 
 
-def seeding(client, ih):
-    entry = torrents.info(client, ih)
-    return entry if entry and entry.progress == 1 and entry.state in SEEDING else None
-
-
 def assert_moved(ws, src, dst, ih, expected, top) -> None:
     """The move is finished: identical data seeding at the destination, source gone."""
     assert util.digest_tree(ws.dest) == expected
-    eventually(lambda: seeding(dst.client(), ih), timeout=30,
+    eventually(lambda: torrents.seeding(dst.client(), ih), timeout=30,
                message="destination not seeding at 100%")
     assert torrents.info(src.client(), ih) is None
     assert not top.exists()
@@ -232,9 +234,8 @@ def crash_run(ws, src, dst, sshd, engine, point, ih) -> None:
                   max_concurrent_file_transfers=1)
     proc = util.start_hook(ws, ih)
     try:
-        eventually(lambda: landed(ws.dest) > 1 * MiB, timeout=60, interval=0.05,
-                   message="no byte landed at the destination")
-        assert proc.poll() is None, f"hook ended before the kill: {proc.stdout.read()}"
+        wait_landed(ws, proc, 1 * MiB,
+                    lambda: f"hook ended before the kill: {proc.stdout.read()}")
         if engine.startswith("rsync"):   # the check after the kill can see them
             assert processes_mentioning(str(ws.root), exclude={proc.pid})
         proc.send_signal(signal.SIGKILL)

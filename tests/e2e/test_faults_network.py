@@ -19,7 +19,8 @@ import pytest
 
 from tests.e2e import util
 from tests.e2e.test_faults import (MiB, Output, SafetyMonitor, assert_moved, engine_config,
-                                   landed, make_source, processes_mentioning, stop_hook)
+                                   landed, make_source, processes_mentioning, stop_hook,
+                                   wait_landed)
 from tests.harness import eventually, torrents
 from tests.harness.relay import Relay
 
@@ -72,9 +73,7 @@ def test_sshd_down_10s_mid_transfer_same_run_completes(qbt45_trio, sshd, tmp_roo
         proc = util.start_hook(ws, ih)
         out = Output(proc)
         try:
-            eventually(lambda: landed(ws.dest) > 2 * MiB, timeout=60, interval=0.05,
-                       message="no byte landed")
-            assert proc.poll() is None, out.text()
+            wait_landed(ws, proc, 2 * MiB, out.text)
             sessions = descendants(sshd._proc.pid)
             sshd.stop()
             for pid in sessions:
@@ -113,9 +112,7 @@ def test_stalled_link_watchdog_aborts_and_retries(qbt45_trio, sshd, tmp_root, en
         proc = util.start_hook(ws, ih)
         out = Output(proc)
         try:
-            eventually(lambda: landed(ws.dest) > 1 * MiB, timeout=60, interval=0.05,
-                       message="no byte landed")
-            assert proc.poll() is None, out.text()
+            wait_landed(ws, proc, 1 * MiB, out.text)
             children = processes_mentioning(str(ws.root), exclude={proc.pid})
             if engine.startswith("rsync"):   # the check below can see them
                 assert {"rsync", "ssh"} <= {cmd.split()[0] for _, cmd in children}, children

@@ -27,12 +27,6 @@ def servers(topology, sshd):
             sshd if topology in ("push", "relay") else None)
 
 
-def seeding(client, ih):
-    entry = torrents.info(client, ih)
-    return entry if entry and entry.progress == 1 and entry.state in (
-        "uploading", "stalledUP", "queuedUP", "forcedUP") else None
-
-
 @pytest.mark.parametrize("topology,mode", CASES, ids=[f"{t}-{m}" for t, m in CASES])
 @pytest.mark.parametrize("single", [False, True], ids=["multi", "single"])
 def test_move(qbt_trio, sshd, tmp_root, topology, mode, single):
@@ -50,7 +44,7 @@ def test_move(qbt_trio, sshd, tmp_root, topology, mode, single):
     util.assert_clean_run(util.run_hook(ws, ih))
 
     assert util.digest_tree(ws.dest) == expected
-    entry = eventually(lambda: seeding(dst.client(), ih), timeout=30)
+    entry = eventually(lambda: torrents.seeding(dst.client(), ih), timeout=30)
     assert entry.category == "move"
     assert set(entry.tags.split(", ")) == {"tv", "keep me"}
     assert entry.save_path.rstrip("/") == str(ws.dest)

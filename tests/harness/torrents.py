@@ -26,6 +26,7 @@ _CHUNK = MiB
 COMPLETE_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP",
                              "pausedUP", "stoppedUP"})
 STOPPED_STATES = frozenset({"pausedUP", "pausedDL", "stoppedUP", "stoppedDL"})
+SEEDING_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP"})
 
 
 def content_bytes(rel: str, size: int, seed: int | str = 0):
@@ -138,6 +139,12 @@ def is_complete(client: qbittorrentapi.Client, ih: str) -> bool:
     """True if torrent ``ih`` has progress 1 and a seeding/stopped-complete state."""
     entry = info(client, ih)
     return bool(entry and entry.progress == 1 and entry.state in COMPLETE_STATES)
+
+
+def seeding(client: qbittorrentapi.Client, ih: str):
+    """Return torrent ``ih``'s entry if it is at 100% and seeding (not stopped), else None."""
+    entry = info(client, ih)
+    return entry if entry and entry.progress == 1 and entry.state in SEEDING_STATES else None
 
 
 def add_complete(client: qbittorrentapi.Client, torrent_bytes: bytes, save_path: Path,
