@@ -34,9 +34,11 @@ def buckets(items: Sequence[Tuple[str, int]], count: int) -> List[List[str]]:
     return [b for b in bins if b]
 
 
-def _kbps(limit_bps: float, share: int) -> int:
-    """Return rsync's --bwlimit (KiB/s) for one of ``share`` processes; 0 = none."""
-    return max(1, int(limit_bps / share / 1024)) if limit_bps else 0
+def _kbps(limit_bps: float, share: float) -> int:
+    """Return rsync's --bwlimit (KiB/s) for a process moving ``share`` (0..1) of the
+    job's bytes; 0 = none. Shares follow the bytes, so every process ends at
+    about the same time and the job as a whole keeps the limit."""
+    return max(1, int(limit_bps * share / 1024)) if limit_bps else 0
 
 
 def classify(code: int, output: Sequence[str], where: str) -> MoverError:
@@ -56,7 +58,7 @@ def classify(code: int, output: Sequence[str], where: str) -> MoverError:
 
 
 def _run_bucket(job: Job, names: List[str], key: int, progress: Progress,
-                totals: dict, server: Optional[ServerConfig], share: int) -> None:
+                totals: dict, server: Optional[ServerConfig], share: float) -> None:
     """Run one rsync over ``names``; raise a MoverError if it fails."""
     fd, list_file = tempfile.mkstemp(prefix="torrent-mover-files.")
     try:
@@ -110,9 +112,10 @@ def rsync_job(job: Job, progress: Progress, src_server: Optional[ServerConfig],
     _forget_ranges(job)
     totals: dict = {}
     groups = buckets(job.items, job.workers)
+    sizes, total = dict(job.items), sum(size for _, size in job.items) or 1
     with concurrent.futures.ThreadPoolExecutor(max_workers=len(groups)) as pool:
         futures = [pool.submit(_run_bucket, job, names, i, progress, totals, server,
-                               len(groups))
+                               sum(sizes[n] for n in names) / total)
                    for i, names in enumerate(groups)]
         errors = []
         for future in futures:
