@@ -1,5 +1,6 @@
 """Piece verification on the fly (mover.pieces), with torrents made by torf."""
 
+import hashlib
 import os
 import random
 
@@ -94,3 +95,46 @@ def test_short_file_on_disk_counts_bad(tmp_path):
 def test_v2_only_torrent_has_no_layout():
     raw = b"d4:infod4:name1:x12:piece lengthi16384e9:file treedeee"
     assert Layout.from_torrent(raw) is None
+
+
+def bencode(value) -> bytes:
+    """Bencode ``value`` (int, bytes, str, list, dict) for hand-made torrents."""
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes):
+        return b"%d:%s" % (len(value), value)
+    if isinstance(value, list):
+        return b"l" + b"".join(map(bencode, value)) + b"e"
+    items = sorted((k.encode() if isinstance(k, str) else k, v) for k, v in value.items())
+    return b"d" + b"".join(bencode(k) + bencode(v) for k, v in items) + b"e"
+
+
+def hybrid(a: bytes, b: bytes) -> bytes:
+    """A hybrid-style torrent: a.bin, a pad file up to the piece boundary, b.bin;
+    v1 pieces over all three (pad bytes are zeros) plus v2 keys the v1 side ignores."""
+    pad = -len(a) % PIECE
+    stream = a + bytes(pad) + b
+    pieces = b"".join(hashlib.sha1(stream[i:i + PIECE]).digest()
+                      for i in range(0, len(stream), PIECE))
+    files = [{"length": len(a), "path": ["a.bin"]},
+             {"attr": "p", "length": pad, "path": [".pad", str(pad)]},
+             {"length": len(b), "path": ["b.bin"]}]
+    info = {"name": "Show", "piece length": PIECE, "pieces": pieces, "files": files,
+            "meta version": 2, "file tree": {}}
+    return bencode({"info": info})
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_hybrid_pad_files_are_hashed_as_zeros(flip):
+    a, b = random.Random(1).randbytes(20000), random.Random(2).randbytes(10000)
+    layout = Layout.from_torrent(hybrid(a, b))
+    assert [span.pad for span in layout.files] == [False, True, False]
+    verifier = PieceVerifier(layout)
+    sent_b = bytes([b[0] ^ 1]) + b[1:] if flip else b
+    for rel, data in (("Show/a.bin", a), ("Show/b.bin", sent_b)):
+        for offset in range(0, len(data), 4096):
+            verifier.feed(rel, offset, data[offset:offset + 4096])
+    assert verifier.unchecked() == []
+    assert (verifier.good, verifier.bad) == (({0, 1}, {2}) if flip else ({0, 1, 2}, set()))
