@@ -94,12 +94,6 @@ def segment_size(size: int) -> int:
     return min(MAX_SEGMENT, max(MIN_SEGMENT, wanted))
 
 
-def _skip(progress: Progress, count: int) -> None:
-    """Count bytes already in place without holding back for the bandwidth limit."""
-    skip = getattr(progress, "skip", None)
-    (skip or progress.add)(count)
-
-
 class _Run:
     """One job: the files, the task queue, and what the workers share."""
 
@@ -184,7 +178,7 @@ class _Run:
             with item.lock:
                 item.ready = True
                 if self.in_place(item):
-                    _skip(self.progress, item.size)
+                    self.progress.skip(item.size)   # in place: no bandwidth wait
                     continue
             todo.append(item)
         return todo
@@ -278,7 +272,7 @@ class _Worker:
                 self.run.prepare(item, self.dst)
             if index in item.done:
                 start, end = item.bounds(index)
-                _skip(self.run.progress, end - start)
+                self.run.progress.skip(end - start)
                 return
         self.switch(item)
         start, end = item.bounds(index)
