@@ -154,6 +154,11 @@ class Lane(abc.ABC):
         """Break I/O blocked in this lane from another thread (the segmented
         engine's watchdog calls this); the lane is unusable afterwards."""
 
+    def listen(self, alive: Callable[[], None]) -> None:
+        """Call ``alive()`` whenever the link delivers bytes (an answer, a write's
+        acknowledgement), so a watchdog never reads the slow drain of writes
+        already counted as a stall. A lane without a link ignores it."""
+
     def read_files(self, files: Sequence[Tuple[str, int]],
                    within: Optional[str] = None) -> Iterator[Chunk]:
         """Yield (index, offset, data) covering every (path, size) of ``files`` whole."""

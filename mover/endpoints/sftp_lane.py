@@ -103,6 +103,9 @@ class SftpLane(Lane):
         with contextlib.suppress(Exception):
             (self.client or self.endpoint.client).close()
 
+    def listen(self, alive) -> None:
+        self.chan.on_heard = alive
+
     def describe(self, path: str) -> str:
         return self.endpoint.describe(path)
 

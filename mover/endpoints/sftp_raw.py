@@ -136,6 +136,10 @@ class FastPipe(BufferedPipe):
             return out
 
 
+def _nothing() -> None:
+    pass
+
+
 class RawSftp:
     """Plain SFTP v3 on one channel of ``client`` (a paramiko SSHClient).
 
@@ -148,6 +152,7 @@ class RawSftp:
         self.client, self.where = client, where
         self._ids, self._chunks, self._have = 0, collections.deque(), 0
         self._out: List[bytes] = []
+        self.on_heard: Callable[[], None] = _nothing   # each time bytes arrive
         try:
             self.chan = client.get_transport().open_session(window_size=WINDOW,
                                                             max_packet_size=PACKET)
@@ -203,6 +208,7 @@ class RawSftp:
                 raise TransferError(f"SFTP from {self.where} failed: {exc}") from None
             if not data:
                 raise TransferError(f"{self.where} closed the SFTP connection")
+            self.on_heard()
             self._chunks.append(memoryview(data))
             self._have += len(data)
         self._have -= count

@@ -112,7 +112,9 @@ class _Run:
         self._lock = threading.Lock()
 
     def enlist(self, lane) -> None:
-        """Keep ``lane`` to abort if the run stalls; abort it now if it did."""
+        """Keep ``lane`` to abort if the run stalls; abort it now if it did. Every
+        byte it hears (a write's acknowledgement too) is a sign of life."""
+        lane.listen(self.progress.alive)
         with self._lock:
             self.lanes.append(lane)
         if self.abort.is_set():

@@ -82,6 +82,8 @@ def _copy_one(job: Job, rel: str, size: int, progress: Progress, src_lane, dst_l
     if partial.written_in_ranges(job.dst, dst, size):
         offset = 0          # holes may lie below its size: start over
     progress.skip(offset)
+    for lane in (src_lane, dst_lane):
+        lane.listen(progress.alive)     # an acknowledged write is a sign of life too
     try:
         with src_lane.open_reader(src, size, within=job.src_root) as reader, \
                 partial.writer(dst_lane, job.dst, tmp, size, resume=offset > 0) as writer:

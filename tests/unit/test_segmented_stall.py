@@ -119,3 +119,60 @@ def test_a_permanent_error_is_not_held_up_or_hidden_by_a_blocked_write(tmp_path)
     with pytest.raises(ProvisioningError, match="permission denied"):
         segmented_job(job, Progress(), connections=2)
     assert time.monotonic() - started < 10
+
+
+class DrainingLane(LocalLane):
+    """Every write is taken at once (counted as sent), then the file's first flush
+    or close waits
+    ``drain`` seconds for the acknowledgements, hearing one every 0.1 s: a
+    slow link emptying its queue, not a dead one."""
+
+    def __init__(self, endpoint, drain: float):
+        super().__init__(endpoint)
+        self.drain, self.heard = drain, (lambda: None)
+
+    def listen(self, alive):
+        self.heard = alive
+
+    def open_writer(self, path, size, fresh):
+        writer, lane, drained = super().open_writer(path, size, fresh), self, []
+
+        def draining(real):
+            def wait_then_call():
+                ends = time.monotonic() + (0 if drained else lane.drain)
+                drained.append(True)
+                while time.monotonic() < ends:
+                    time.sleep(0.1)
+                    lane.heard()
+                real()
+            return wait_then_call
+        writer.flush, writer.close = draining(writer.flush), draining(writer.close)
+        return writer
+
+
+class DrainingEndpoint(LocalEndpoint):
+    def __init__(self, root, drain):
+        super().__init__("destination", root=root)
+        self.drain = drain
+
+    def lane(self, timeout=120.0, own_connection=False):
+        return DrainingLane(self, self.drain)
+
+
+@pytest.mark.parametrize("engine", ["segmented", "stream"])
+def test_acknowledgements_of_a_slow_drain_keep_the_watchdog_quiet(tmp_path, engine):
+    """The last writes' acknowledgements trickle in for 3 s after every byte was
+    counted; the watchdog (1 s) hears them and lets the copy end in place."""
+    from mover.transfer.stream import stream_job
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    dest.mkdir()
+    data = os.urandom(MiB)
+    (src / "big.bin").write_bytes(data)
+    job = Job(LocalEndpoint("source"), DrainingEndpoint(str(dest), drain=3.0), str(src),
+              str(dest), (("big.bin", MiB),), stall_timeout=1.0)
+    if engine == "segmented":
+        segmented_job(job, Progress(), connections=1)
+    else:
+        stream_job(job, Progress())
+    assert (dest / "big.bin").read_bytes() == data
