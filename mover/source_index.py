@@ -42,6 +42,8 @@ class SourceIndex:
         self._made: Dict[str, Torrent] = {}
         self._rid = 0
         self._lock = threading.Lock()
+        self._handoff = threading.Lock()      # a login made vs close() at exit
+        self._closed = False
         self.last_full: Optional[bool] = None     # was the last answer everything?
         self._login = threading.Thread(target=self._log_in, name="source-index", daemon=True)
         self._login.start()
@@ -51,15 +53,33 @@ class SourceIndex:
         hide its cost). Later answers are only what changed since."""
         try:
             with self._lock:
-                self._client = self._factory.client(self._cfg)
+                if not self._keep(self._factory.client(self._cfg)):
+                    return
                 if hasattr(self._client, "sync"):
                     self._update()
         except Exception:  # noqa: BLE001 - torrents() asks again and reports it
             log.debug("background listing of the source client failed", exc_info=True)
 
+    def _keep(self, client) -> bool:
+        """Keep ``client`` as the index's login and return True; once closed (the
+        process is ending), log it out instead and return False."""
+        with self._handoff:
+            if not self._closed:
+                self._client = client
+                return True
+        self._logout(client)
+        return False
+
     def close(self) -> None:
-        """Log the index's own login out (at exit; never raises)."""
-        client, self._client = self._client, None
+        """Log the index's own login out (at exit; never raises). A login still
+        under way is logged out as soon as it is made."""
+        with self._handoff:
+            self._closed = True
+            client, self._client = self._client, None
+        self._logout(client)
+
+    @staticmethod
+    def _logout(client) -> None:
         if client is not None:
             try:
                 client.close()
@@ -81,7 +101,9 @@ class SourceIndex:
             if not fresh and self._rid and self._client is not None:
                 return list(self._made.values())
             if self._client is None:
-                self._client, self._rid = self._factory.client(self._cfg), 0
+                self._rid = 0
+                if not self._keep(self._factory.client(self._cfg)):
+                    return fallback.torrents()      # closed: the process is ending
             if not hasattr(self._client, "sync"):
                 return fallback.torrents()
             try:

@@ -239,3 +239,30 @@ def test_an_answer_that_cannot_be_applied_whole_is_asked_for_again_whole():
         index.torrents(None)
     assert sorted(t.hash for t in index.torrents(None)) == ["a", "b"]
     assert client.rids[-1] == 0
+
+
+def test_a_login_made_after_close_is_logged_out():
+    """close() runs at exit; a background login still under way then is logged
+    out as soon as it is made (qBittorrent would keep it an hour)."""
+    import threading
+    from mover.qbit import SyncUpdate
+    from mover.source_index import SourceIndex
+    go, closed = threading.Event(), []
+
+    class Client:
+        def sync(self, rid):
+            return SyncUpdate(1, True, {}, [])
+
+        def close(self):
+            closed.append(self)
+
+    class Factory:
+        def client(self, cfg):
+            go.wait(5)
+            return Client()
+
+    index = SourceIndex(Factory(), None)
+    index.close()
+    go.set()
+    index._login.join(5)
+    assert len(closed) == 1 and index._client is None
