@@ -42,9 +42,15 @@ class Progress:
         self.alive()
         self._maybe_beat(done)
         if self.limit_bps:
-            ahead = sent / self.limit_bps - (time.monotonic() - self._started)
-            if ahead > 0:
-                time.sleep(ahead)
+            self._hold(sent / self.limit_bps - (time.monotonic() - self._started))
+
+    def _hold(self, ahead: float) -> None:
+        """Sleep ``ahead`` seconds for the bandwidth limit, in slices of at most a
+        second, each a sign of life: a wait of our own making is no stall."""
+        ends = time.monotonic() + ahead
+        while ends - time.monotonic() > 0:
+            self.alive()
+            time.sleep(min(ends - time.monotonic(), 1.0))
 
     def skip(self, count: int) -> None:
         """Record ``count`` bytes that were already in place (no bandwidth wait)."""

@@ -108,6 +108,7 @@ class _Run:
                 self.tasks.put((item, index))
         self.abort = threading.Event()
         self.result, self.errors = Result(), []  # type: ignore
+        self.unopened: list = []    # lanes that failed to open: no cause of a stall
         self.lanes: list = []
         self._lock = threading.Lock()
 
@@ -332,7 +333,7 @@ def _worker(run: _Run) -> None:
             lanes.append(endpoint.lane(run.job.stall_timeout, own_connection=True))
             run.enlist(lanes[-1])
     except MoverError as exc:
-        run.errors.append(exc)      # others may still do the work
+        run.unopened.append(exc)    # others may still do the work
         for lane in lanes:
             lane.close()
         return
@@ -367,7 +368,8 @@ def segmented_job(job: Job, progress: Progress, connections: int = CONNECTIONS) 
         raise stall_error(job.stall_timeout)
     unfinished = [f.rel for f in run.files if len(f.done) < f.count]
     if unfinished or (run.errors and run.abort.is_set()):
-        error = next((e for e in run.errors if not isinstance(e, Aborted)), None)
+        error = next((e for e in run.errors + run.unopened if not isinstance(e, Aborted)),
+                     None)
         if isinstance(error, MoverError):
             raise error
         raise TransferError(f"segmented copy failed ({error!r}); "

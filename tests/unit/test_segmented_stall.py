@@ -161,7 +161,7 @@ class DrainingEndpoint(LocalEndpoint):
 
 @pytest.mark.parametrize("engine", ["segmented", "stream"])
 def test_acknowledgements_of_a_slow_drain_keep_the_watchdog_quiet(tmp_path, engine):
-    """The last writes' acknowledgements trickle in for 3 s after every byte was
+    """The last writes' acknowledgements trickle in for 2 s after every byte was
     counted; the watchdog (1 s) hears them and lets the copy end in place."""
     from mover.transfer.stream import stream_job
     src, dest = tmp_path / "src", tmp_path / "dest"
@@ -169,10 +169,73 @@ def test_acknowledgements_of_a_slow_drain_keep_the_watchdog_quiet(tmp_path, engi
     dest.mkdir()
     data = os.urandom(MiB)
     (src / "big.bin").write_bytes(data)
-    job = Job(LocalEndpoint("source"), DrainingEndpoint(str(dest), drain=3.0), str(src),
+    job = Job(LocalEndpoint("source"), DrainingEndpoint(str(dest), drain=2.0), str(src),
               str(dest), (("big.bin", MiB),), stall_timeout=1.0)
     if engine == "segmented":
         segmented_job(job, Progress(), connections=1)
     else:
         stream_job(job, Progress())
     assert (dest / "big.bin").read_bytes() == data
+
+
+class OneLaneRefused(StallingEndpoint):
+    """The second lane cannot be opened (sshd's MaxStartups dropped it, an auth
+    hiccup); the first one stalls for good."""
+
+    def __init__(self, root, after, error):
+        super().__init__(root, after)
+        self.opened, self.error = 0, error
+
+    def lane(self, timeout=120.0, own_connection=False):
+        self.opened += 1
+        if self.opened == 2:
+            raise self.error
+        return super().lane(timeout, own_connection)
+
+
+@pytest.mark.parametrize("error", [ProvisioningError("example.org refused the key_file"),
+                                   TransferError("cannot start SFTP on example.org: banner")])
+def test_a_stall_is_reported_as_a_stall_even_if_a_lane_failed_to_open(tmp_path, error):
+    """A lane that never opened did not stop the run (the others carried on), so
+    it is not what the run ends on: the stall is (retried), not a permanent
+    error from earlier."""
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    dest.mkdir()
+    for name in ("big.bin", "other.bin"):
+        (src / name).write_bytes(os.urandom(3 * MiB))
+    job = Job(LocalEndpoint("source"), OneLaneRefused(str(dest), MiB, error), str(src),
+              str(dest), (("big.bin", 3 * MiB), ("other.bin", 3 * MiB)), stall_timeout=1.0)
+    with pytest.raises(StalledError):
+        segmented_job(job, Progress(), connections=2)
+
+
+def test_every_lane_failing_to_open_is_reported(tmp_path):
+    class Refused(LocalEndpoint):
+        def lane(self, timeout=120.0, own_connection=False):
+            raise ProvisioningError("example.org refused the key_file")
+
+    job, _ = job_for(tmp_path, after=10 * MiB)
+    job = Job(job.src, Refused("destination", root=job.dst_root), job.src_root,
+              job.dst_root, job.items, stall_timeout=1.0)
+    with pytest.raises(ProvisioningError, match="refused the key_file"):
+        segmented_job(job, Progress(), connections=2)
+
+
+@pytest.mark.parametrize("engine", ["segmented", "stream"])
+def test_a_copy_held_back_by_the_bandwidth_limit_is_not_a_stall(tmp_path, engine):
+    """bandwidth_limit makes the engine itself wait between chunks (here 3 s for
+    its one chunk against a 1.5 s watchdog): a wait of its own is no dead link."""
+    from mover.transfer.stream import stream_job
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    dest.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(MiB))
+    job = Job(LocalEndpoint("source"), LocalEndpoint("destination", root=str(dest)),
+              str(src), str(dest), (("big.bin", MiB),), stall_timeout=1.5)
+    progress = Progress(limit_bps=MiB / 3)
+    if engine == "segmented":
+        segmented_job(job, progress, connections=1)
+    else:
+        stream_job(job, progress)
+    assert (dest / "big.bin").stat().st_size == MiB
