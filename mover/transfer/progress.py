@@ -7,6 +7,8 @@ from typing import Callable, Optional
 from mover import events
 from mover.errors import StalledError
 
+HOLD_SLICE = 1.0        # s: the bandwidth limit's longest sleep without a sign of life
+
 
 class Progress:
     """Counts bytes moved; calls ``on_beat(bytes_done)`` at most every ``interval`` s.
@@ -50,7 +52,7 @@ class Progress:
         ends = time.monotonic() + ahead
         while ends - time.monotonic() > 0:
             self.alive()
-            time.sleep(min(ends - time.monotonic(), 1.0))
+            time.sleep(min(ends - time.monotonic(), HOLD_SLICE))
 
     def skip(self, count: int) -> None:
         """Record ``count`` bytes that were already in place (no bandwidth wait)."""

@@ -36,6 +36,7 @@ RANGES_SUFFIX = partial.RANGES
 SMALL = 4 * CHUNK               # a file up to this size goes into a batch
 BATCH = 4 * FILES               # small files a worker takes at a time
 STOP_WAIT = 10.0                # seconds given to aborted workers to end
+POLL = 0.5                      # seconds between the watchdog's looks
 
 
 class Aborted(TransferError):
@@ -390,7 +391,7 @@ def _wait(run: _Run, threads: List[threading.Thread]) -> Optional[int]:
     stalled_with, deadline = None, None
     for thread in threads:
         while thread.is_alive():
-            thread.join(0.5)
+            thread.join(POLL)
             if not thread.is_alive():
                 break
             if deadline is None:

@@ -18,6 +18,7 @@ from mover.transfer import Job
 from mover.transfer.progress import Progress, stall_error
 
 CHUNK = 1024 * 1024
+POLL = 1.0                      # seconds between the watchdog's looks
 
 
 def partial_path(path: str) -> str:
@@ -133,7 +134,7 @@ def _wait(job: Job, futures, progress: Progress) -> None:
     pending = set(futures)
     while pending:
         done, pending = concurrent.futures.wait(
-            pending, timeout=1.0, return_when=concurrent.futures.FIRST_EXCEPTION)
+            pending, timeout=POLL, return_when=concurrent.futures.FIRST_EXCEPTION)
         for future in done:
             future.result()
         if pending and progress.stalled(job.stall_timeout):

@@ -18,6 +18,16 @@ from mover.transfer.segmented import segmented_job
 MiB = 1024 * 1024
 
 
+@pytest.fixture(autouse=True)
+def quick_watchdog(monkeypatch):
+    """The watchdogs look every 0.05 s and the bandwidth limit sleeps in slices of
+    0.1 s, so that half-second watchdogs keep these tests short."""
+    from mover.transfer import progress, segmented, stream
+    monkeypatch.setattr(segmented, "POLL", 0.05)
+    monkeypatch.setattr(stream, "POLL", 0.05)
+    monkeypatch.setattr(progress, "HOLD_SLICE", 0.1)
+
+
 class BlockedLane(LocalLane):
     """Writes hang after the first ``after`` bytes until ``abort()`` is called,
     then fail, like a paramiko write whose connection was closed."""
@@ -72,13 +82,13 @@ def job_for(tmp_path, after):
     (src / "big.bin").write_bytes(os.urandom(3 * MiB))
     dst = StallingEndpoint(str(dest), after)
     return Job(LocalEndpoint("source"), dst, str(src), str(dest), (("big.bin", 3 * MiB),),
-               stall_timeout=1.0), dst
+               stall_timeout=0.5), dst
 
 
 def test_a_write_blocked_for_good_is_aborted_and_reported_as_a_stall(tmp_path):
     job, dst = job_for(tmp_path, after=MiB)
     started = time.monotonic()
-    with pytest.raises(StalledError, match=r"no byte moved for 1 s \(watchdog_timeout\)"):
+    with pytest.raises(StalledError, match=r"no byte moved for \d+ s \(watchdog_timeout\)"):
         segmented_job(job, Progress(), connections=2)
     assert time.monotonic() - started < 5
     assert dst.lanes and all(lane.gone.is_set() for lane in dst.lanes)
@@ -161,16 +171,16 @@ class DrainingEndpoint(LocalEndpoint):
 
 @pytest.mark.parametrize("engine", ["segmented", "stream"])
 def test_acknowledgements_of_a_slow_drain_keep_the_watchdog_quiet(tmp_path, engine):
-    """The last writes' acknowledgements trickle in for 2 s after every byte was
-    counted; the watchdog (1 s) hears them and lets the copy end in place."""
+    """The last writes' acknowledgements trickle in for 1.2 s after every byte was
+    counted; the watchdog (0.5 s) hears them and lets the copy end in place."""
     from mover.transfer.stream import stream_job
     src, dest = tmp_path / "src", tmp_path / "dest"
     src.mkdir()
     dest.mkdir()
     data = os.urandom(MiB)
     (src / "big.bin").write_bytes(data)
-    job = Job(LocalEndpoint("source"), DrainingEndpoint(str(dest), drain=2.0), str(src),
-              str(dest), (("big.bin", MiB),), stall_timeout=1.0)
+    job = Job(LocalEndpoint("source"), DrainingEndpoint(str(dest), drain=1.2), str(src),
+              str(dest), (("big.bin", MiB),), stall_timeout=0.5)
     if engine == "segmented":
         segmented_job(job, Progress(), connections=1)
     else:
@@ -205,7 +215,7 @@ def test_a_stall_is_reported_as_a_stall_even_if_a_lane_failed_to_open(tmp_path, 
     for name in ("big.bin", "other.bin"):
         (src / name).write_bytes(os.urandom(3 * MiB))
     job = Job(LocalEndpoint("source"), OneLaneRefused(str(dest), MiB, error), str(src),
-              str(dest), (("big.bin", 3 * MiB), ("other.bin", 3 * MiB)), stall_timeout=1.0)
+              str(dest), (("big.bin", 3 * MiB), ("other.bin", 3 * MiB)), stall_timeout=0.5)
     with pytest.raises(StalledError):
         segmented_job(job, Progress(), connections=2)
 
@@ -224,16 +234,16 @@ def test_every_lane_failing_to_open_is_reported(tmp_path):
 
 @pytest.mark.parametrize("engine", ["segmented", "stream"])
 def test_a_copy_held_back_by_the_bandwidth_limit_is_not_a_stall(tmp_path, engine):
-    """bandwidth_limit makes the engine itself wait between chunks (here 3 s for
-    its one chunk against a 1.5 s watchdog): a wait of its own is no dead link."""
+    """bandwidth_limit makes the engine itself wait between chunks (here 1.2 s
+    for its one chunk against a 0.5 s watchdog): a wait of its own is no dead link."""
     from mover.transfer.stream import stream_job
     src, dest = tmp_path / "src", tmp_path / "dest"
     src.mkdir()
     dest.mkdir()
     (src / "big.bin").write_bytes(os.urandom(MiB))
     job = Job(LocalEndpoint("source"), LocalEndpoint("destination", root=str(dest)),
-              str(src), str(dest), (("big.bin", MiB),), stall_timeout=1.5)
-    progress = Progress(limit_bps=MiB / 3)
+              str(src), str(dest), (("big.bin", MiB),), stall_timeout=0.5)
+    progress = Progress(limit_bps=MiB / 1.2)
     if engine == "segmented":
         segmented_job(job, progress, connections=1)
     else:
