@@ -126,6 +126,11 @@ def identity_command(paths: List[str]) -> List[str]:
     return ["sh", "-c", IDENTITY_SCRIPT, "sh", *paths]
 
 
+def mountinfo_command() -> List[str]:
+    """Return argv printing the host's mount table (identity.parse_mountinfo reads it)."""
+    return ["cat", "/proc/self/mountinfo"]
+
+
 def find_links_command(roots: List[str]) -> List[str]:
     """Return argv listing (NUL-separated) every symlink at or below the absolute
     ``roots``, links not followed."""

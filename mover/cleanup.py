@@ -145,9 +145,41 @@ def _shared(client, endpoint: Endpoint, mine: Sequence[str], top: str,
                  for p, i in identity.identities(endpoint, theirs).items()}
     paths = set(theirs)
     reals = {i.real for i in their_ids.values()}
-    keys = {i.key for i in their_ids.values() if i.key}
-    return sorted(m for m in mine if m in paths or ours.files[m].real in reals
-                  or (ours.files[m].key is not None and ours.files[m].key in keys))
+    shared = {m for m in mine if m in paths or ours.files[m].real in reals}
+    by_key: Dict[tuple, List[identity.Identity]] = {}
+    for ident in their_ids.values():
+        if ident.key is not None:
+            by_key.setdefault(ident.key, []).append(ident)
+    keyed = sorted(m for m in mine if m not in shared and ours.files[m].key in by_key)
+    return sorted(shared | _one_entry(endpoint, ours, keyed, by_key, mapping))
+
+
+def _one_entry(endpoint: Endpoint, ours: _Ours, keyed: List[str],
+               by_key: Dict[tuple, List[identity.Identity]], mapping: "_Mapping") -> Set[str]:
+    """Return the files of ``keyed`` (ours, with the device and inode of files of
+    theirs in ``by_key`` at another resolved path) that may be the very
+    directory entry of theirs: a bind mount shows one entry at two paths, and
+    deleting ours deletes theirs. A hard link is another entry (the file has
+    more than one link, in another folder or under another name, theirs not a
+    mount point): deleting our name leaves their data, so it is not kept.
+    Anything unknown is kept."""
+    if not keyed:
+        return set()
+    pairs = [(ours.files[m], by_key[ours.files[m].key]) for m in keyed]
+    folders = {posixpath.dirname(i.real) for mine, theirs in pairs for i in [mine] + theirs}
+    dirs = {p: mapping.identity(i) for p, i in identity.identities(endpoint, folders).items()}
+    mounts = identity.mount_points(endpoint)
+
+    def entry(ident: identity.Identity):
+        return dirs[posixpath.dirname(ident.real)].key, posixpath.basename(ident.real)
+
+    def one(mine: identity.Identity, theirs: identity.Identity) -> bool:
+        return mounts is None or theirs.real in mounts or entry(theirs)[0] is None \
+            or entry(theirs) == entry(mine)
+
+    return {m for m, (mine, theirs) in zip(keyed, pairs)
+            if not mine.nlink or mine.nlink < 2 or entry(mine)[0] is None
+            or any(one(mine, t) for t in theirs)}
 
 
 def shared_paths(session, torrent: Torrent, plan: plans.Plan) -> List[str]:

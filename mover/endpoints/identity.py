@@ -2,8 +2,9 @@
 
 Two paths name the same file when their resolved paths (every symlink
 followed) are equal, or when they resolve to the same device and inode (a
-bind mount; a hard link, counted as the same file to be safe). Cleanup asks
-this to keep files a cross-seed reaches through links.
+bind mount, or a hard link: ``nlink`` tells how many directory entries the
+file has). Cleanup asks this to keep files a cross-seed reaches through
+links or mounts.
 
 Works with any Endpoint: on this machine with os calls; on an SSH server
 with one remote command per batch of paths (built by mover.argv, every path
@@ -12,9 +13,10 @@ quoted, run through the endpoint's ``run``), which needs GNU coreutils
 """
 
 import os
+import re
 import stat
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from mover import argv as build
 from mover.errors import MoverError, ProvisioningError
@@ -169,3 +171,28 @@ def links_under(endpoint, roots: Iterable[str]) -> List[str]:
                                     f"deleted") from None
         found += [p for p in output.split("\0") if p]
     return found
+
+
+def parse_mountinfo(text: str) -> Set[str]:
+    """Return the mount points listed in ``text`` (/proc/self/mountinfo: the fifth
+    field of each line, with space, tab, newline and backslash octal-escaped)."""
+    points = set()
+    for line in text.splitlines():
+        fields = line.split(" ")
+        if len(fields) > 4:
+            points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return points
+
+
+def mount_points(endpoint) -> Optional[Set[str]]:
+    """Return every mount point of ``endpoint``'s host, or None when its mount
+    table cannot be read (not Linux; unreachable). A file bind-mounted onto
+    another path is a mount point there."""
+    try:
+        if endpoint.is_local:
+            with open("/proc/self/mountinfo", encoding="utf-8",
+                      errors="surrogateescape") as table:
+                return parse_mountinfo(table.read())
+        return parse_mountinfo(endpoint.run(build.mountinfo_command(), timeout=60))
+    except (OSError, MoverError):
+        return None

@@ -204,6 +204,66 @@ def cross_seed_case(qbt_trio, tmp_root, link: str, sshd=None) -> None:
                message="the cross-seed lost data")
 
 
+def test_single_file_cross_seed_by_hard_link(qbt_trio, tmp_root):
+    """cross-seed's hard link mode: a single-file cross-seed in its own folder holds
+    our big.bin by a hard link. Our name of it goes with our torrent (its own
+    name keeps the data: nothing is left behind on the seedbox), and the
+    cross-seed still checks 100%."""
+    single_file_cross_seed_case(qbt_trio, tmp_root, "hard-link")
+
+
+def test_single_file_cross_seed_by_bind_mount(qbt45_trio, tmp_root):
+    """The same file bind-mounted into the cross-seed's folder is one directory
+    entry at two paths: it stays, even with a hard link in a media library
+    beside it (more than one link, yet the cross-seed's path is a mount point).
+    (4.5 only: the 5.x client's chroot does not see a mount made after it
+    started.)"""
+    single_file_cross_seed_case(qbt45_trio, tmp_root, "bind-mount")
+
+
+def test_single_file_cross_seed_by_hard_link_on_an_ssh_source(qbt45_trio, sshd, tmp_root):
+    """The same hard link with the source files on an SSH server (a pull): the
+    links are counted and the folders compared there."""
+    single_file_cross_seed_case(qbt45_trio, tmp_root, "hard-link", sshd=sshd)
+
+
+def single_file_cross_seed_case(qbt_trio, tmp_root, how: str, sshd=None) -> None:
+    src, dst = qbt_trio.src, qbt_trio.dst
+    ws = util.workspace(tmp_root)
+    ih, top, expected, files = local_source(ws, src, dst)
+    if sshd is not None:
+        engine_config(ws, src, dst, sshd, "sftp-pull")
+    big = top / "big.bin"
+    alias = ws.root / "cross-seeds" / "big.bin"
+    alias.parent.mkdir()
+    if how == "hard-link":
+        os.link(big, alias)
+    else:
+        (ws.root / "library").mkdir()
+        os.link(big, ws.root / "library" / "big.bin")
+        alias.write_bytes(b"")
+        subprocess.run(["mount", "--bind", str(big), str(alias)], check=True)
+    try:
+        content = alias.read_bytes()
+        data, cross = torrents.make_torrent(alias, piece_size=65536)
+        torrents.add_complete(src.client(), data, alias.parent, category="other")
+        util.assert_clean_run(util.run_hook(ws, ih))
+        assert util.digest_tree(ws.dest) == expected
+        assert torrents.info(src.client(), ih) is None
+        if how == "hard-link":
+            assert not big.exists(), "our name of a hard-linked file was left behind"
+        else:
+            assert big.is_file(), "a file the cross-seed reaches by a bind mount was deleted"
+        assert alias.read_bytes() == content
+        src.client().torrents_recheck(torrent_hashes=cross)
+        time.sleep(1)
+        eventually(lambda: torrents.is_complete(src.client(), cross), timeout=30,
+                   message="the cross-seed lost data")
+    finally:
+        if how == "bind-mount":
+            subprocess.run(["umount", str(alias)], check=False)
+
+
 # -- 5. interrupts and the circuit breaker --------------------------------------------
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],

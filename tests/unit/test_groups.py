@@ -201,7 +201,8 @@ def test_excluded_member_stays_with_the_shared_files(tmp_path, why):
 def test_other_layout_falls_back_to_one_torrent(tmp_path, layout):
     """B holds A's files through per-file symlinks under another save path, or
     as a hard link under another name: it cannot share one destination copy,
-    so A moves alone and B keeps its data at the source."""
+    so A moves alone and B keeps its data at the source (a hard link: under
+    its own name only; A's name of the file goes with A)."""
     world = World()
     cfg = make_config(tmp_path)
     save = tmp_path / "src"
@@ -227,6 +228,8 @@ def test_other_layout_falls_back_to_one_torrent(tmp_path, layout):
     assert b.hash in world.src.t and b.hash not in world.dst.t
     assert full_copy(b, b.src_save)
     assert why in Journal(a.hash).record.group["staying"][b.hash]
+    if layout == "hard-link-renamed":   # B's own name keeps the data: A's name goes
+        assert not [p for p in (save / "Show").rglob("*") if p.is_file()]
 
 
 def test_group_cross_seeds_false_moves_one(tmp_path):

@@ -357,3 +357,96 @@ def test_ssh_endpoint_never_turns_ctrl_c_into_a_retryable_error(method):
     endpoint._local.sftp = Sftp()
     with pytest.raises(KeyboardInterrupt):
         getattr(endpoint, method)("/data/x")
+
+
+def single_file_cross_seed(world, made, root: Path, link) -> str:
+    """Add a single-file torrent of the moved torrent's first file, which
+    ``link(target, path)`` puts in another folder; return its hash."""
+    import torf
+    target = Path(made.src_save) / made.layout.files[0].rel
+    folder = root / "cross-seeds"
+    folder.mkdir()
+    link(target, folder / "episode.bin")
+    torrent = torf.Torrent(path=folder / "episode.bin", created_by=None, creation_date=None)
+    torrent.piece_size = 16 * KiB
+    torrent.generate()
+    world.src.add(torrent.dump(), str(folder), "other", (), skip_checking=True)
+    return torrent.infohash.lower()
+
+
+def test_our_name_of_a_file_a_single_file_cross_seed_hard_links_is_deleted(tmp_path):
+    """cross-seed's hard link mode: a single-file cross-seed holds one of our files
+    by a hard link in its own folder. Its file is another directory entry:
+    deleting our name leaves its data, so our name goes (it was kept, and then
+    left behind for good once our torrent was gone)."""
+    world = World()
+    made = make_torrent(world, tmp_path)
+    cross = single_file_cross_seed(world, made, tmp_path, os.link)
+    torrent = world.src.torrent(made.hash)
+    plan = build_plan(made.hash, "Show", "move", (), made.src_save,
+                      [(s.rel, s.size) for s in made.layout.files], made.dest, made.dest)
+    assert cleanup.shared_paths(_Session(world), torrent, plan) == []
+    cleanup.delete_files(LocalEndpoint(), cleanup.files_to_delete(plan, []), made.src_save)
+    assert not (Path(made.src_save) / made.layout.files[0].rel).exists()
+    from tests.unit.fakes import good_pieces
+    other = world.src.t[cross]
+    assert len(good_pieces(other.layout, other.save_path)) == len(other.layout.hashes)
+
+
+@pytest.mark.parametrize("seen_as, kept", [
+    ("one entry, another path", True),       # a bind mount of the file: one link
+    ("same folder and name", True),          # a bind mount of its folder
+    ("unknown links", True),
+    ("a mount point", True),                 # bind-mounted there, hard-linked elsewhere
+    ("no mount table", True),
+    ("another entry", False),                # a hard link
+])
+def test_a_file_reached_by_device_and_inode_is_kept_unless_a_hard_link(
+        tmp_path, monkeypatch, seen_as, kept):
+    """The other torrent's file has our device and inode at another resolved path.
+    Kept when it may be our very directory entry (a bind mount shows one entry
+    at two paths: deleting ours deletes theirs; its path is then a mount point)
+    or when the links or the mounts are unknown; not kept when it is another
+    entry of the file (more than one link, another folder, no mount there):
+    deleting our name leaves its data."""
+    world = World()
+    made = make_torrent(world, tmp_path)
+    cross = single_file_cross_seed(world, made, tmp_path,
+                                   lambda target, path: path.write_bytes(target.read_bytes()))
+    ours = str(Path(made.src_save) / made.layout.files[0].rel)
+    theirs = str(tmp_path / "cross-seeds" / "episode.bin")
+    real = identity.identities
+
+    def identities(endpoint, paths):
+        found = real(endpoint, paths)
+        key, nlink = found.get(ours, real(endpoint, [ours])[ours]).key, {
+            "one entry, another path": 1, "unknown links": None}.get(seen_as, 2)
+        for path in (ours, theirs):
+            if path in found:
+                found[path] = identity.Identity(path, path, True, dev=key[0], ino=key[1],
+                                                nlink=nlink)
+        if seen_as == "same folder and name":       # their folder: ours, bind-mounted
+            for path in list(found):
+                if path == os.path.dirname(theirs):
+                    found[path] = real(endpoint, [os.path.dirname(ours)])[
+                        os.path.dirname(ours)]
+            found[theirs] = identity.Identity(
+                theirs, os.path.join(os.path.dirname(theirs), os.path.basename(ours)), True,
+                dev=key[0], ino=key[1], nlink=2)
+        return found
+    monkeypatch.setattr(identity, "identities", identities)
+    mounts = {"a mount point": {theirs}, "no mount table": None}.get(seen_as, set())
+    monkeypatch.setattr(identity, "mount_points", lambda endpoint: mounts)
+    torrent = world.src.torrent(made.hash)
+    plan = build_plan(made.hash, "Show", "move", (), made.src_save,
+                      [(s.rel, s.size) for s in made.layout.files], made.dest, made.dest)
+    shared = cleanup.shared_paths(_Session(world), torrent, plan)
+    assert shared == ([ours] if kept else [])
+    assert cross in world.src.t
+
+
+def test_mount_table_fields_are_unescaped():
+    text = ("36 35 98:0 /mnt1 /srv/a\\040b\\134c rw,noatime master:1 - ext4 /dev/sda1 rw\n"
+            "37 35 98:0 / / rw - ext4 /dev/sda1 rw\n")
+    assert identity.parse_mountinfo(text) == {"/srv/a b\\c", "/"}
+    assert "/" in identity.mount_points(LocalEndpoint())
