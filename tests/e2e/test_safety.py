@@ -14,9 +14,9 @@ import time
 import pytest
 
 from tests.e2e import util
-from tests.e2e.test_faults import (MiB, Output, SafetyMonitor, assert_moved, engine_config,
-                                   flip_byte, landed, make_source, processes_mentioning,
-                                   stop_hook, wait_landed)
+from tests.e2e.test_faults import (MiB, Output, SafetyMonitor, assert_moved, assert_seeding,
+                                   engine_config, flip_byte, landed, make_source,
+                                   processes_mentioning, stop_hook, wait_landed)
 from tests.harness import eventually, torrents
 
 MOVING_TAG = "torrent-mover-moving"
@@ -225,6 +225,38 @@ def test_single_file_cross_seed_by_hard_link_on_an_ssh_source(qbt45_trio, sshd, 
     """The same hard link with the source files on an SSH server (a pull): the
     links are counted and the folders compared there."""
     single_file_cross_seed_case(qbt45_trio, tmp_root, "hard-link", sshd=sshd)
+
+
+def test_hard_linked_movie_and_its_cross_seed_end_as_one_copy(qbt_trio, tmp_root):
+    """The common movie case of cross-seed's hard link mode: Movie.mkv (single
+    file) in the save path, its cross-seed a hard link of it in its own folder,
+    both in category_to_move. The movie moves (the cross-seed stays: another
+    save path); its name goes, the cross-seed's keeps the data. The
+    cross-seed's own move later finds its file in place at the destination
+    (the same relative path): one copy there, both seeding, nothing left at
+    the source."""
+    src, dst = qbt_trio.src, qbt_trio.dst
+    ws = util.workspace(tmp_root)
+    movie = ws.src_save / "Movie (2024) $(x).mkv"
+    movie.write_bytes(os.urandom(3 * MiB + 5))
+    data, ih = torrents.make_torrent(movie, piece_size=65536)
+    alias = ws.root / "cross-seeds" / movie.name
+    alias.parent.mkdir()
+    os.link(movie, alias)
+    cross_data, cross = torrents.make_torrent(alias, piece_size=32768)
+    torrents.add_complete(src.client(), data, ws.src_save, category="move", tags=["film"])
+    torrents.add_complete(src.client(), cross_data, alias.parent, category="move",
+                          tags=["cross"])
+    expected = util.digest_tree(ws.src_save)
+    util.write_config(ws, src, dst, mode="local")
+    util.assert_clean_run(util.run_hook(ws, ih))
+    assert_seeding(ws, dst, ih, "move", ("film",))
+    assert not movie.exists() and alias.is_file()
+    util.assert_clean_run(util.run_hook(ws, cross))
+    assert_seeding(ws, dst, cross, "move", ("cross",))
+    assert_seeding(ws, dst, ih, "move", ("film",))
+    assert util.digest_tree(ws.dest) == expected
+    assert torrents.info(src.client(), cross) is None and not alias.exists()
 
 
 def single_file_cross_seed_case(qbt_trio, tmp_root, how: str, sshd=None) -> None:
