@@ -217,6 +217,8 @@ class _Run:
         with item.lock:
             item.done.add(index)
             if len(item.done) < item.count:
+                if self.abort.is_set():     # the retry may own the ranges record now
+                    raise Aborted("stopped: another connection failed")
                 partial.save_ranges(lane, self.job.dst, item.dst, item.size, item.segment,
                                     item.done)
                 return

@@ -249,3 +249,25 @@ def test_a_copy_held_back_by_the_bandwidth_limit_is_not_a_stall(tmp_path, engine
     else:
         stream_job(job, progress)
     assert (dest / "big.bin").stat().st_size == MiB
+
+
+def test_a_range_let_through_after_the_stall_never_rewrites_the_ranges_record(tmp_path):
+    """A worker whose range's last write returns after the watchdog fired must not
+    save the ranges record: the retry may already own it."""
+    from mover import partial
+    from mover.endpoints.local_lane import LocalLane
+    from mover.transfer.segmented import segment_size
+    size = 2 * partial.RANGED_FROM
+    segment = segment_size(size)
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    src.mkdir()
+    dest.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(size))
+    dst = StallingEndpoint(str(dest), after=segment - 1, then_write=True)
+    job = Job(LocalEndpoint("source"), dst, str(src), str(dest), (("big.bin", size),),
+              stall_timeout=0.5)
+    with pytest.raises(StalledError):
+        segmented_job(job, Progress(), connections=1)
+    time.sleep(0.5)
+    done = partial.load_ranges(LocalLane(dst), dst, str(dest / "big.bin"), size, segment)
+    assert not done, f"ranges {done} recorded after the stall"
