@@ -19,21 +19,17 @@ import posixpath
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import List, Optional, Set, Tuple
+from typing import List, Optional, Tuple
 
 from mover import partial
-from mover.endpoints.sftp_raw import CHUNK
 from mover.endpoints.sftp_batch import FILES
 from mover.errors import MoverError, TransferError
 from mover.transfer import Job
 from mover.transfer.progress import Progress, stall_error
+from mover.transfer.segments import File, Result, segment_size
 
 CONNECTIONS = 8                 # like lftp pget -n 8
-MIN_SEGMENT = partial.RANGED_FROM // 2   # 8 MiB: a file under twice this is one range
-MAX_SEGMENT = 64 * 1024 * 1024
 RANGES_SUFFIX = partial.RANGES
-SMALL = 4 * CHUNK               # a file up to this size goes into a batch
 BATCH = 4 * FILES               # small files a worker takes at a time
 STOP_WAIT = 10.0                # seconds given to aborted workers to end
 POLL = 0.5                      # seconds between the watchdog's looks
@@ -43,67 +39,15 @@ class Aborted(TransferError):
     """Another worker of the run failed; this one stops too (never shown)."""
 
 
-@dataclass
-class _File:
-    """One file of the job and the state of its ranges (guarded by ``lock``)."""
-
-    rel: str
-    size: int
-    src: str
-    dst: str
-    segment: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    ready: bool = False
-    skip: bool = False
-    done: Set[int] = field(default_factory=set)
-
-    @property
-    def count(self) -> int:
-        return max(1, -(-self.size // self.segment))
-
-    @property
-    def tmp(self) -> str:
-        return partial.path(self.dst)
-
-    @property
-    def small(self) -> bool:
-        return self.count == 1 and self.size <= SMALL
-
-    def bounds(self, index: int) -> Tuple[int, int]:
-        return index * self.segment, min(self.size, (index + 1) * self.segment)
-
-
-@dataclass
-class Result:
-    """What a run did: bytes and ranges moved, files already in place, workers."""
-
-    bytes_moved: int = 0
-    ranges_moved: int = 0
-    files_skipped: int = 0
-    connections: int = 0
-
-
-def segment_size(size: int) -> int:
-    """Return the range size for a file of ``size`` bytes: about 1/16 of it, in MiB,
-    from MIN_SEGMENT to MAX_SEGMENT; a file under 2 * MIN_SEGMENT is one range.
-
-    It depends on the size only, so a re-run with other settings still resumes.
-    """
-    if size < 2 * MIN_SEGMENT:
-        return max(size, 1)
-    wanted = -(-size // (16 << 20)) << 20
-    return min(MAX_SEGMENT, max(MIN_SEGMENT, wanted))
-
-
 class _Run:
     """One job: the files, the task queue, and what the workers share."""
 
     def __init__(self, job: Job, progress: Progress):
         self.job, self.progress = job, progress
-        self.files = [_File(rel, size, posixpath.join(job.src_root, rel),
+        self.files = [File(rel, size, posixpath.join(job.src_root, rel),
                             posixpath.join(job.dst_root, rel), segment_size(size))
                       for rel, size in sorted(job.items, key=lambda item: -item[1])]
-        self.tasks: "queue.SimpleQueue[Tuple[_File, int]]" = queue.SimpleQueue()
+        self.tasks: "queue.SimpleQueue[Tuple[File, int]]" = queue.SimpleQueue()
         for item in self.files:
             for index in range(item.count):
                 self.tasks.put((item, index))
@@ -140,7 +84,7 @@ class _Run:
             for name, value in more.items():
                 setattr(self.result, name, getattr(self.result, name) + value)
 
-    def feed(self, item: _File, offset: int, data) -> None:
+    def feed(self, item: File, offset: int, data) -> None:
         """Count ``item``'s chunk: the piece verifier and the progress (which may
         sleep for the bandwidth limit). Raise Aborted once another worker failed."""
         if self.abort.is_set():
@@ -151,7 +95,7 @@ class _Run:
         if self.abort.is_set():     # stopped while the bandwidth limit held it back
             raise Aborted("stopped: another connection failed")
 
-    def in_place(self, item: _File) -> bool:
+    def in_place(self, item: File) -> bool:
         """Return True, and count it, if ``item`` is already whole at its final path."""
         final = self.job.dst.stat(item.dst)
         self.progress.alive()       # an answer: the link lives (the watchdog reads it)
@@ -162,7 +106,7 @@ class _Run:
         self.count(files_skipped=1)
         return True
 
-    def small_batch(self, first: _File) -> List[_File]:
+    def small_batch(self, first: File) -> List[File]:
         """Return ``first`` and up to BATCH - 1 more queued small files still to move.
 
         Each is marked taken; one already in place is counted and left out.
@@ -187,7 +131,7 @@ class _Run:
             todo.append(item)
         return todo
 
-    def prepare(self, item: _File, lane) -> None:
+    def prepare(self, item: File, lane) -> None:
         """Decide what of ``item`` is still to move; create its partial file.
 
         Call with ``item.lock`` held. A multi-range file records its ranges
@@ -212,7 +156,7 @@ class _Run:
             partial.save_ranges(lane, dst, item.dst, item.size, item.segment, item.done)
         partial.writer(lane, dst, item.tmp, item.size, resume=bool(item.done)).close()
 
-    def finish_range(self, item: _File, index: int, lane) -> None:
+    def finish_range(self, item: File, index: int, lane) -> None:
         """Record range ``index`` of ``item`` done; rename the file once all are."""
         with item.lock:
             item.done.add(index)
@@ -238,7 +182,7 @@ class _Worker:
 
     def __init__(self, run: _Run, src, dst):
         self.run, self.src, self.dst = run, src, dst
-        self.item: Optional[_File] = None
+        self.item: Optional[File] = None
         self.reader = self.writer = None
 
     def release(self) -> None:
@@ -257,7 +201,7 @@ class _Worker:
             self.writer.discard()
             self.reader.discard()
 
-    def switch(self, item: _File) -> None:
+    def switch(self, item: File) -> None:
         """Open ``item`` on both sides unless it is already the current file."""
         if item is self.item:
             return
@@ -271,7 +215,7 @@ class _Worker:
             raise
         self.item, self.reader = item, reader
 
-    def move(self, item: _File, index: int) -> None:
+    def move(self, item: File, index: int) -> None:
         """Move range ``index`` of ``item`` unless it is already done."""
         with item.lock:
             if not item.ready:
@@ -290,7 +234,7 @@ class _Worker:
         self.run.count(bytes_moved=end - start, ranges_moved=1)
         self.run.finish_range(item, index, self.dst)
 
-    def batch(self, items: List[_File]) -> None:
+    def batch(self, items: List[File]) -> None:
         """Move whole small ``items`` with many in flight on each lane."""
         run, job = self.run, self.run.job
 

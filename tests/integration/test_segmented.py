@@ -14,8 +14,8 @@ from mover.endpoints.local import LocalEndpoint
 from mover.endpoints.ssh import SshEndpoint
 from mover.errors import ProvisioningError, TransferError
 from mover.transfer import Job, Progress
-from mover.transfer import segmented
-from mover.transfer.segmented import RANGES_SUFFIX, segment_size, segmented_job
+from mover.transfer.segmented import RANGES_SUFFIX, segmented_job
+from mover.transfer.segments import MAX_SEGMENT, MIN_SEGMENT, segment_size
 
 MiB = 1024 * 1024
 BIG = 40 * MiB + 12345          # five ranges with 4 connections, a short last one
@@ -142,8 +142,8 @@ def test_the_engine_never_asks_which_side_is_remote(case_dir):
 def test_ranges_follow_the_file_size():
     assert segment_size(1000) == 1000
     assert segment_size(0) == 1
-    assert segment_size(20 * MiB) == segmented.MIN_SEGMENT
-    assert segment_size(10 * 1024 * MiB) == segmented.MAX_SEGMENT
+    assert segment_size(20 * MiB) == MIN_SEGMENT
+    assert segment_size(10 * 1024 * MiB) == MAX_SEGMENT
     assert segment_size(1024 * MiB) == 64 * MiB
     assert segment_size(50 * MiB) == 8 * MiB
 

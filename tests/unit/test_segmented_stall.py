@@ -256,7 +256,7 @@ def test_a_range_let_through_after_the_stall_never_rewrites_the_ranges_record(tm
     save the ranges record: the retry may already own it."""
     from mover import partial
     from mover.endpoints.local_lane import LocalLane
-    from mover.transfer.segmented import segment_size
+    from mover.transfer.segments import segment_size
     size = 2 * partial.RANGED_FROM
     segment = segment_size(size)
     src, dest = tmp_path / "src", tmp_path / "dest"
