@@ -5,7 +5,7 @@ import threading
 import pytest
 from paramiko.buffered_pipe import BufferedPipe, PipeTimeout
 
-from mover.endpoints.sftp_raw import FastPipe as _fast_pipe
+from mover.endpoints.fast_pipe import FastPipe as _fast_pipe
 
 
 @pytest.mark.parametrize("make", [_fast_pipe, BufferedPipe], ids=["fast", "paramiko"])
