@@ -160,9 +160,10 @@ def _one_entry(endpoint: Endpoint, ours: _Ours, keyed: List[str],
     theirs in ``by_key`` at another resolved path) that may be the very
     directory entry of theirs: a bind mount shows one entry at two paths, and
     deleting ours deletes theirs. A hard link is another entry (the file has
-    more than one link, in another folder or under another name, theirs not a
-    mount point): deleting our name leaves their data, so it is not kept.
-    Anything unknown is kept."""
+    more than one link, in another folder, neither path a mount point):
+    deleting our name leaves their data, so it is not kept. In the same
+    folder another name may be ours spelt otherwise (a case-insensitive
+    share): kept. Anything unknown is kept."""
     if not keyed:
         return set()
     pairs = [(ours.files[m], by_key[ours.files[m].key]) for m in keyed]
@@ -170,15 +171,15 @@ def _one_entry(endpoint: Endpoint, ours: _Ours, keyed: List[str],
     dirs = {p: mapping.identity(i) for p, i in identity.identities(endpoint, folders).items()}
     mounts = identity.mount_points(endpoint)
 
-    def entry(ident: identity.Identity):
-        return dirs[posixpath.dirname(ident.real)].key, posixpath.basename(ident.real)
+    def folder(ident: identity.Identity):
+        return dirs[posixpath.dirname(ident.real)].key
 
     def one(mine: identity.Identity, theirs: identity.Identity) -> bool:
-        return mounts is None or theirs.real in mounts or entry(theirs)[0] is None \
-            or entry(theirs) == entry(mine)
+        return mounts is None or theirs.real in mounts or mine.real in mounts \
+            or folder(theirs) is None or folder(theirs) == folder(mine)
 
     return {m for m, (mine, theirs) in zip(keyed, pairs)
-            if not mine.nlink or mine.nlink < 2 or entry(mine)[0] is None
+            if not mine.nlink or mine.nlink < 2 or folder(mine) is None
             or any(one(mine, t) for t in theirs)}
 
 

@@ -177,7 +177,7 @@ def parse_mountinfo(text: str) -> Set[str]:
     """Return the mount points listed in ``text`` (/proc/self/mountinfo: the fifth
     field of each line, with space, tab, newline and backslash octal-escaped)."""
     points = set()
-    for line in text.splitlines():
+    for line in text.split("\n"):   # the kernel escapes only \n; splitlines() splits on more
         fields = line.split(" ")
         if len(fields) > 4:
             points.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
@@ -190,7 +190,7 @@ def mount_points(endpoint) -> Optional[Set[str]]:
     another path is a mount point there."""
     try:
         if endpoint.is_local:
-            with open("/proc/self/mountinfo", encoding="utf-8",
+            with open("/proc/self/mountinfo", encoding="utf-8", newline="",
                       errors="surrogateescape") as table:
                 return parse_mountinfo(table.read())
         return parse_mountinfo(endpoint.run(build.mountinfo_command(), timeout=60))

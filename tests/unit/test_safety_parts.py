@@ -450,3 +450,53 @@ def test_mount_table_fields_are_unescaped():
             "37 35 98:0 / / rw - ext4 /dev/sda1 rw\n")
     assert identity.parse_mountinfo(text) == {"/srv/a b\\c", "/"}
     assert "/" in identity.mount_points(LocalEndpoint())
+
+
+@pytest.mark.parametrize("char", ["\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
+def test_a_mount_point_name_may_hold_any_line_separator_but_newline(char):
+    """The kernel escapes only space, tab, newline and backslash in the mount
+    table: every other character str.splitlines() splits on stays raw."""
+    point = f"/srv/cross{char}seeds/ep.mkv"
+    text = (f"37 35 98:0 / / rw - ext4 /dev/sda1 rw\n"
+            f"40 37 98:0 /srv/A/ep.mkv {point} rw - ext4 /dev/sda1 rw\n")
+    assert point in identity.parse_mountinfo(text)
+
+
+@pytest.mark.parametrize("their_name", ["EP.mkv", "Ep.mkv", "e\u0301p.mkv"])
+def test_another_spelling_in_the_same_folder_is_kept(tmp_path, monkeypatch, their_name):
+    """A case- or normalization-insensitive folder (an SMB share, ZFS
+    casesensitivity=insensitive, ext4 casefold): another torrent names our very
+    entry ep.mkv as EP.mkv; same device, inode and (a library hard link) two
+    links. In the same folder that may be our one entry: kept. (Simulated:
+    what such a filesystem answers.)"""
+    ours = tmp_path / "A" / "ep.mkv"
+    ours.parent.mkdir()
+    ours.write_bytes(b"x" * 1000)
+    (tmp_path / "library").mkdir()
+    os.link(ours, tmp_path / "library" / "ep.mkv")
+    theirs = str(ours.parent / their_name)
+    real = identity.identities
+
+    def identities(endpoint, paths):
+        paths = list(paths)
+        found = real(endpoint, [p for p in paths if p != theirs])
+        if theirs in paths:
+            same = real(endpoint, [str(ours)])[str(ours)]
+            found[theirs] = identity.Identity(theirs, theirs, True, False, False,
+                                              same.dev, same.ino, same.nlink)
+        return found
+    monkeypatch.setattr(identity, "identities", identities)
+    assert kept_beside(str(ours), theirs)
+
+
+def kept_beside(ours: str, theirs: str) -> bool:
+    """True if cleanup keeps our single file ``ours`` while another source torrent
+    is the single file ``theirs``."""
+    from types import SimpleNamespace as NS
+    from mover.torrent import Torrent, TorrentState
+    other = Torrent(hash="b" * 40, name=os.path.basename(theirs),
+                    state=list(TorrentState)[0], progress=1.0,
+                    save_path=os.path.dirname(theirs), content_path=theirs,
+                    category="other", tags=(), size=1, amount_left=0)
+    client = NS(files=lambda h: [NS(name=os.path.basename(theirs))])
+    return ours in cleanup._shared(client, LocalEndpoint(), [ours], ours, [other])
