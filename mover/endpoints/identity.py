@@ -186,13 +186,15 @@ def parse_mountinfo(text: str) -> Set[str]:
 
 def mount_points(endpoint) -> Optional[Set[str]]:
     """Return every mount point of ``endpoint``'s host, or None when its mount
-    table cannot be read (not Linux; unreachable). A file bind-mounted onto
+    table cannot be read (not Linux; unreachable; a table without "/"). A file bind-mounted onto
     another path is a mount point there."""
     try:
         if endpoint.is_local:
             with open("/proc/self/mountinfo", encoding="utf-8", newline="",
                       errors="surrogateescape") as table:
-                return parse_mountinfo(table.read())
-        return parse_mountinfo(endpoint.run(build.mountinfo_command(), timeout=60))
+                points = parse_mountinfo(table.read())
+        else:
+            points = parse_mountinfo(endpoint.run(build.mountinfo_command(), timeout=60))
     except (OSError, MoverError):
         return None
+    return points if "/" in points else None    # no root: not a table to trust

@@ -452,6 +452,17 @@ def test_mount_table_fields_are_unescaped():
     assert "/" in identity.mount_points(LocalEndpoint())
 
 
+def test_a_mount_table_without_root_is_no_table():
+    """An empty or cut /proc (a restricted container) tells nothing: None, so a
+    file reached by device and inode is kept."""
+    class Server:
+        is_local = False
+
+        def run(self, argv, timeout):
+            return ""
+    assert identity.mount_points(Server()) is None
+
+
 @pytest.mark.parametrize("char", ["\r", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"])
 def test_a_mount_point_name_may_hold_any_line_separator_but_newline(char):
     """The kernel escapes only space, tab, newline and backslash in the mount
