@@ -186,8 +186,8 @@ def parse_mountinfo(text: str) -> Set[str]:
 
 def mount_points(endpoint) -> Optional[Set[str]]:
     """Return every mount point of ``endpoint``'s host, or None when its mount
-    table cannot be read (not Linux; unreachable; a table without "/"). A file bind-mounted onto
-    another path is a mount point there."""
+    table cannot be read (not Linux; unreachable; a table without "/"). A
+    file bind-mounted onto another path is a mount point there."""
     try:
         if endpoint.is_local:
             with open("/proc/self/mountinfo", encoding="utf-8", newline="",
