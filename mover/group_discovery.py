@@ -5,9 +5,10 @@ source's torrents (mover.source_index), the torrents that can share a file
 with ours (``cleanup._candidates``: overlapping paths, links), then their
 files compared with ours by resolved path and device+inode (mover.endpoints.
 identity), following sharers of sharers. A sharer joins (a *member*) only
-when one destination copy can serve it: the same save path, every shared
-file at the same relative path, eligible now, not blocked, not partial, and
-not already at the destination otherwise; any other sharer *stays*, with why.
+when one destination copy can serve it: the same save path (or, in another
+one, every file of it a hard link of one of the group's), every shared file
+at the same relative path, eligible now, not blocked, not partial, and not
+already at the destination otherwise; any other sharer *stays*, with why.
 """
 
 import logging
@@ -62,11 +63,12 @@ def _norm(path: str) -> str:
 
 
 def sharers(session, torrent: Torrent, plan: plans.Plan,
-            others: List[Torrent]) -> Dict[str, List[Tuple[str, str]]]:
-    """Return {hash: [(our source path, their relative name)]} of the torrents in
-    ``others`` that use one of the plan's files (same path, a link to it, or the
-    same device and inode). Raise ProvisioningError when the source host cannot
-    tell (mover.endpoints.identity)."""
+            others: List[Torrent]) -> Dict[str, List[Tuple[str, str, bool]]]:
+    """Return {hash: [(our source path, their relative name, by_inode)]} of the
+    torrents in ``others`` that use one of the plan's files (same path, a link
+    to it, or the same device and inode; ``by_inode`` when only the device and
+    inode match: a hard link or a bind mount). Raise ProvisioningError when the
+    source host cannot tell (mover.endpoints.identity)."""
     mine = [_norm(f.src) for f in plan.files]
     if not mine or not others:
         return {}
@@ -90,32 +92,56 @@ def sharers(session, torrent: Torrent, plan: plans.Plan,
         theirs[other.hash] = [(_norm(posixpath.join(other.save_path, n)), n) for n in names]
     their_ids = {p: mapping.identity(i) for p, i in identity.identities(
         ep, [p for v in theirs.values() for p, _ in v]).items()}
-    found: Dict[str, List[Tuple[str, str]]] = {}
+    found: Dict[str, List[Tuple[str, str, bool]]] = {}
     for h, files in theirs.items():
         for path, name in files:
             ident = their_ids[path]
-            ours_path = path if path in ours.files else by_real.get(ident.real) \
-                or (by_key.get(ident.key) if ident.key else None)
+            by_path = path if path in ours.files else by_real.get(ident.real)
+            ours_path = by_path or (by_key.get(ident.key) if ident.key else None)
             if ours_path:
-                found.setdefault(h, []).append((ours_path, name))
+                found.setdefault(h, []).append((ours_path, name, by_path is None))
     return found
 
 
 def _why_apart(session, leader: plans.Plan, other: Torrent,
-               shared: List[Tuple[str, str]], sweep: bool) -> Optional[str]:
-    """Return why ``other`` cannot move with the group, or None when it can."""
+               shared: List[Tuple[str, str, bool]], sweep: bool) -> Optional[str]:
+    """Return why ``other`` cannot move with the group, or None when it can.
+    In another save path it can only by hard links (or a bind mount) of the
+    group's files at the same relative paths (``_own_files`` checks it has
+    no other file)."""
     reason = eligibility.reason(session, other)
     if reason:
         return reason
-    save_path = cleanup._Mapping(getattr(session, "cfg", None)).path(other.save_path)
-    if _norm(save_path) != _norm(leader.src_save_path):
+    if _elsewhere(session, leader, other) and not all(by_inode for *_, by_inode in shared):
         return (f"its save path {other.save_path!r} is not {leader.src_save_path!r}: "
                 f"it cannot share one destination copy")
-    for ours_path, name in shared:
+    for ours_path, name, _ in shared:
         if _norm(posixpath.join(leader.src_save_path, plans.safe_relative(name))) != ours_path:
             return (f"it holds {ours_path!r} as {name!r}, another layout: it cannot share "
                     f"one destination copy")
     return _blocked(session, other.hash, sweep, leader.hash)
+
+
+def _elsewhere(session, leader: plans.Plan, other: Torrent) -> bool:
+    """True when ``other``'s save path (on the source host) is not the leader's."""
+    save_path = cleanup._Mapping(getattr(session, "cfg", None)).path(other.save_path)
+    return _norm(save_path) != _norm(leader.src_save_path)
+
+
+def _own_files(session, leader: plans.Plan, joined: "Member",
+               shared: List[Tuple[str, str, bool]]) -> Optional[str]:
+    """Return why a sharer in another save path cannot move with the group when
+    it has a file that is not one of the group's (it would have to be copied
+    from its own folder), else None."""
+    if not _elsewhere(session, leader, joined.torrent):
+        return None
+    names = {plans.safe_relative(name) for _, name, _ in shared}
+    own = [f.rel for f in joined.plan.files if f.rel not in names]
+    if own:
+        return (f"its save path {joined.torrent.save_path!r} is not "
+                f"{leader.src_save_path!r} and {own[0]!r} is a file of its own: it "
+                f"cannot share one destination copy")
+    return None
 
 
 def _blocked(session, torrent_hash: str, sweep: bool, asked: str) -> Optional[str]:
@@ -161,7 +187,8 @@ def discover(session, torrent: Torrent, plan: plans.Plan, decision: rules.Decisi
             joined = Member(everyone[h], make_plan(session, everyone[h], decision.category),
                             decision)
             why = "it has files deselected: a partial torrent moves alone" \
-                if joined.plan.partial else _conflict(session, joined.plan)
+                if joined.plan.partial else _own_files(session, plan, joined, shared) \
+                or _conflict(session, joined.plan)
             if why:
                 group.staying[h] = why
                 continue

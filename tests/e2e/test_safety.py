@@ -227,14 +227,22 @@ def test_single_file_cross_seed_by_hard_link_on_an_ssh_source(qbt45_trio, sshd, 
     single_file_cross_seed_case(qbt45_trio, tmp_root, "hard-link", sshd=sshd)
 
 
-def test_hard_linked_movie_and_its_cross_seed_end_as_one_copy(qbt_trio, tmp_root):
+def test_hard_linked_movie_and_its_cross_seed_move_as_a_group(qbt_trio, tmp_root):
     """The common movie case of cross-seed's hard link mode: Movie.mkv (single
     file) in the save path, its cross-seed a hard link of it in its own folder,
-    both in category_to_move. The movie moves (the cross-seed stays: another
-    save path); its name goes, the cross-seed's keeps the data. The
-    cross-seed's own move later finds its file in place at the destination
-    (the same relative path): one copy there, both seeding, nothing left at
-    the source."""
+    both in category_to_move. One hook run moves both (issue 11 §1): one copy
+    at the destination, both seeding there on it with their own category and
+    tags, and both names gone from the source."""
+    hard_linked_movie_case(qbt_trio, tmp_root)
+
+
+def test_hard_linked_movie_group_from_an_ssh_source(qbt45_trio, sshd, tmp_root):
+    """The same with the source files on an SSH server (a pull): the hard link is
+    found, and told from a bind mount, there."""
+    hard_linked_movie_case(qbt45_trio, tmp_root, sshd)
+
+
+def hard_linked_movie_case(qbt_trio, tmp_root, sshd=None) -> None:
     src, dst = qbt_trio.src, qbt_trio.dst
     ws = util.workspace(tmp_root)
     movie = ws.src_save / "Movie (2024) $(x).mkv"
@@ -249,14 +257,21 @@ def test_hard_linked_movie_and_its_cross_seed_end_as_one_copy(qbt_trio, tmp_root
                           tags=["cross"])
     expected = util.digest_tree(ws.src_save)
     util.write_config(ws, src, dst, mode="local")
-    util.assert_clean_run(util.run_hook(ws, ih))
+    if sshd is not None:
+        engine_config(ws, src, dst, sshd, "sftp-pull")
+    proc = util.run_hook(ws, ih)
+    util.assert_clean_run(proc)
+    assert cross in output(proc)
     assert_seeding(ws, dst, ih, "move", ("film",))
-    assert not movie.exists() and alias.is_file()
-    util.assert_clean_run(util.run_hook(ws, cross))
     assert_seeding(ws, dst, cross, "move", ("cross",))
-    assert_seeding(ws, dst, ih, "move", ("film",))
     assert util.digest_tree(ws.dest) == expected
-    assert torrents.info(src.client(), cross) is None and not alias.exists()
+    eventually(lambda: torrents.info(src.client(), ih) is None
+               and torrents.info(src.client(), cross) is None, timeout=15,
+               message="a member is still on the source")
+    assert not movie.exists() and not alias.exists()
+    again = util.run_hook(ws, cross)
+    util.assert_clean_run(again)
+    assert f"moved with group of {ih}" in output(again)
 
 
 def single_file_cross_seed_case(qbt_trio, tmp_root, how: str, sshd=None) -> None:

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import pytest
 
+KiB = 1024
+
 from tests.unit.test_safety_parts import kept_beside
 
 
@@ -64,3 +66,32 @@ def test_a_hard_link_in_another_folder_is_not_kept(tmp_path):
     theirs.parent.mkdir()
     os.link(ours, theirs)
     assert not kept_beside(str(ours), str(theirs))
+
+
+@pytest.mark.parametrize("own_file", [False, True], ids=["same-files", "a-file-of-its-own"])
+def test_a_cross_seed_in_a_bind_mount_of_our_folder(tmp_path, own_file):
+    """B is A's folder seen through a bind mount (another save path, the same
+    files by device and inode, the same relative paths): it moves with A, and
+    nothing is deleted through the mount before both are verified. With a
+    file A does not have, B would need that file copied from its own folder:
+    it stays, whole."""
+    from tests.unit.fakes import World
+    from tests.unit.machine import full_copy, make_config, run
+    from tests.unit.test_groups import GroupGuard, add, no_files, write_show
+    world = World()
+    cfg = make_config(tmp_path)
+    save, mount = tmp_path / "src", tmp_path / "mnt"
+    write_show(save / "Show", nfo=own_file)
+    mount.mkdir()
+    with bind(save, mount):
+        a = add(world, save / "Show", save, 16 * KiB, "move", ("tv",), exclude=["*.nfo"])
+        b = add(world, mount / "Show", mount, 32 * KiB, "move", ("cross",))
+        a.dest = b.dest = str(tmp_path / "dest")
+        with GroupGuard(world, [a, b], [a] if own_file else [a, b]):
+            run(world, cfg, a.hash)
+        if own_file:
+            assert b.hash in world.src.t and full_copy(b, b.src_save)
+            assert b.hash not in world.dst.t
+        else:
+            assert world.src.t == {} and no_files(save)
+            assert full_copy(b, b.dest) and b.hash in world.dst.t

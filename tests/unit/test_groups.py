@@ -72,6 +72,27 @@ def pair(world: World, root, nfo: bool = True, b_category: str = "move",
     return a, b
 
 
+def movie_pair(world: World, root, link=os.link):
+    """A: one file in root/src; B: the same file as a single-file torrent in its own
+    folder root/cross, reached by ``link(target, path)`` (cross-seed's hard
+    link mode by default). Both in category move."""
+    save, cross = root / "src", root / "cross"
+    save.mkdir(parents=True)
+    cross.mkdir()
+    movie = save / "Movie (2024) $(x).mkv"
+    movie.write_bytes(bytes((i * 31) % 251 for i in range(200 * KiB + 9)))
+    a = add(world, movie, save, 16 * KiB, "move", ("tv", "keep me"))
+    link(movie, cross / movie.name)
+    b = add(world, cross / movie.name, cross, 32 * KiB, "move", ("cross",))
+    for made in (a, b):
+        made.dest = str(root / "dest")
+    return a, b
+
+
+def pair_of(layout: str):
+    return {"same-folder": pair, "hard-linked-elsewhere": movie_pair}[layout]
+
+
 class GroupGuard:
     """At every fault point each torrent has a full copy somewhere; a source
     torrent is deleted only while every mover still on the source is verified
@@ -310,10 +331,10 @@ def test_test_run_of_a_group_then_finish(tmp_path):
     assert world.src.t == {}
 
 
-def clean_points(tmp_path, flavor):
+def clean_points(tmp_path, flavor, layout):
     world = World(flavor)
     cfg = make_config(tmp_path)
-    a, b = pair(world, tmp_path)
+    a, b = pair_of(layout)(world, tmp_path)
     with GroupGuard(world, [a, b], [a, b]) as guard:
         run(world, cfg, a.hash)
     seen, out = {}, []
@@ -323,19 +344,20 @@ def clean_points(tmp_path, flavor):
     return out
 
 
+@pytest.mark.parametrize("layout", ["same-folder", "hard-linked-elsewhere"])
 @pytest.mark.parametrize("flavor", FLAVORS)
-def test_crash_anywhere_in_a_group(tmp_path, flavor):
+def test_crash_anywhere_in_a_group(tmp_path, flavor, layout):
     """kill -9 at every fault point of a group move, then a re-run of the other
     member (or the same one), then a sweep: nothing lost at any instant, nobody
     removed on an earlier process's verification, and the group ends moved."""
-    points = clean_points(tmp_path / "probe", flavor)
+    points = clean_points(tmp_path / "probe", flavor, layout)
     assert len(points) >= 12
     for index, point in enumerate(points):
         case = tmp_path / f"case{index}"
         os.environ["TORRENT_MOVER_STATE_DIR"] = str(case / "state")
         world = World(flavor)
         cfg = make_config(case)
-        a, b = pair(world, case)
+        a, b = pair_of(layout)(world, case)
         with GroupGuard(world, [a, b], [a, b]) as guard:
             guard.crash_at = point
             with pytest.raises(Crash):
@@ -350,7 +372,7 @@ def test_crash_anywhere_in_a_group(tmp_path, flavor):
         assert world.src.t == {}, (point, summary.lines())
         assert_seeding(world, a, "move", ("tv", "keep me"))
         assert_seeding(world, b, "move", ("cross",))
-        assert no_files(case / "src" / "Show"), point
+        assert no_files(case / "src") and no_files(case / "cross"), point
 
 
 def test_dry_run_names_the_group(tmp_path, capsys):
@@ -573,3 +595,37 @@ def test_member_relocated_while_waiting_stays(tmp_path):
     assert result.outcome is Outcome.MOVED, result.message
     assert b.hash in world.src.t and b.hash not in world.dst.t
     assert "save path changed" in Journal(a.hash).record.group["staying"][b.hash]
+
+
+@pytest.mark.parametrize("flavor", FLAVORS)
+def test_a_hard_linked_cross_seed_in_its_own_folder_moves_with_the_group(
+        tmp_path, monkeypatch, flavor):
+    """cross-seed's hard link mode: B holds A's one file by a hard link in its own
+    folder. It moves with A: the file is copied once, both are added at the
+    destination on that copy (the same relative path), verified and
+    seeding; both names are gone from the source."""
+    world = World(flavor)
+    cfg = make_config(tmp_path)
+    a, b = movie_pair(world, tmp_path)
+    transfers = count_transfers(monkeypatch)
+    with GroupGuard(world, [a, b], [a, b]):
+        result = run(world, cfg, a.hash)
+    assert result.outcome is Outcome.MOVED, result.message
+    assert transfers == [(a.hash, 1)], "the data is copied once"
+    assert_seeding(world, a, "move", ("tv", "keep me"))
+    assert_seeding(world, b, "move", ("cross",))
+    assert world.src.t == {}
+    assert no_files(tmp_path / "src") and no_files(tmp_path / "cross")
+
+
+def test_a_symlinked_or_extended_cross_seed_in_its_own_folder_stays(tmp_path):
+    """In another folder, a symlink (it would be left dangling) or a file of its
+    own (it would have to be copied from there) keeps B at the source."""
+    world = World()
+    cfg = make_config(tmp_path)
+    a, b = movie_pair(world, tmp_path, link=lambda target, path: path.symlink_to(target))
+    result = run(world, cfg, a.hash)
+    assert result.outcome is Outcome.MOVED
+    assert b.hash in world.src.t and full_copy(b, b.src_save)
+    assert "save path" in Journal(a.hash).record.group["staying"][b.hash]
+
