@@ -126,6 +126,18 @@ def identity_command(paths: List[str]) -> List[str]:
     return ["sh", "-c", IDENTITY_SCRIPT, "sh", *paths]
 
 
+def find_inodes_command(roots: List[str], inodes: List[int]) -> List[str]:
+    """Return argv listing, NUL-separated, "device inode path" of every regular file
+    at or below the absolute ``roots`` (links not followed) whose inode number
+    is one of ``inodes``."""
+    if any(not root.startswith("/") for root in roots):
+        raise ValueError("find roots must be absolute paths")
+    test: List[str] = []
+    for inode in inodes:
+        test += (["-o"] if test else []) + ["-inum", str(int(inode))]
+    return ["find", "-P", *roots, "-type", "f", "(", *test, ")", "-printf", "%D %i %p\\0"]
+
+
 def mountinfo_command() -> List[str]:
     """Return argv printing the host's mount table (identity.parse_mountinfo reads it)."""
     return ["cat", "/proc/self/mountinfo"]

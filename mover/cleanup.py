@@ -14,7 +14,9 @@ share a file with ours, found by
 - content paths that overlap ours as strings;
 - content paths that resolve to one of our files or one of their folders;
 - symlinks below other torrents' content folders that resolve to those
-  (one filesystem scan, one command on an SSH server).
+  (one filesystem scan, one command on an SSH server);
+- other names (hard links) of our files below those folders, looked for
+  only when one of our files has more than one link (one more command).
 Their files are then compared with ours by resolved path and device+inode.
 """
 
@@ -78,16 +80,18 @@ def _candidates(endpoint: Endpoint, top: str, ours: _Ours, others: List[Torrent]
     roots = {content[t.hash]: t for t in others if t.hash not in picked
              and ids[content[t.hash]].is_dir and not ids[content[t.hash]].is_link}
     links = identity.links_under(endpoint, roots)
-    if links:
-        link_ids = {p: mapping.identity(i)
-                    for p, i in identity.identities(endpoint, links).items()}
-        owners: Dict[str, List[str]] = {}
-        for t in others:
-            owners.setdefault(content[t.hash], []).append(t.hash)
-        for link in links:
-            if ours.reaches(link_ids[link]):
-                for folder in [link] + sorted(_ancestors([link])):
-                    picked.update(owners.get(folder, []))
+    link_ids = {p: mapping.identity(i)
+                for p, i in identity.identities(endpoint, links).items()} if links else {}
+    found = [link for link in links if ours.reaches(link_ids[link])]
+    linked = {i.key for i in ours.files.values() if i.key and (i.nlink or 0) >= 2}
+    if linked and roots:            # another name of one of our files, in their folder
+        found += identity.hard_links_under(endpoint, roots, linked)
+    owners: Dict[str, List[str]] = {}
+    for t in others:
+        owners.setdefault(content[t.hash], []).append(t.hash)
+    for path in found:
+        for folder in [path] + sorted(_ancestors([path])):
+            picked.update(owners.get(folder, []))
     return [t for t in others if t.hash in picked]
 
 

@@ -173,6 +173,60 @@ def links_under(endpoint, roots: Iterable[str]) -> List[str]:
     return found
 
 
+def _walk_inodes(root: str, inodes: Set[int], out: List[str]) -> None:
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise ProvisioningError(f"cannot read {root} to look for hard links to the moved "
+                                f"files: {exc.strerror or exc}; nothing was deleted") from None
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            _walk_inodes(entry.path, inodes, out)
+        elif entry.inode() in inodes and entry.is_file(follow_symlinks=False):
+            out.append(entry.path)
+
+
+def hard_links_under(endpoint, roots: Iterable[str],
+                     keys: Set[Tuple[int, int]]) -> List[str]:
+    """Return the regular files at or below the (absolute) ``roots`` on
+    ``endpoint``'s host (links not followed) whose device and inode are one of
+    ``keys``: other names of those files. A folder that cannot be read is an
+    error (ProvisioningError), as in ``links_under``."""
+    roots = sorted({r for r in roots if r.startswith("/")})
+    inodes = {ino for _, ino in keys}
+    if not roots or not inodes:
+        return []
+    found: List[str] = []
+    if endpoint.is_local:
+        for root in roots:
+            if os.path.isdir(root) and not os.path.islink(root):
+                _walk_inodes(root, inodes, found)
+        return [p for p in found if _key(p) in keys]
+    for batch in _batches(roots):
+        try:
+            output = endpoint.run(build.find_inodes_command(batch, sorted(inodes)),
+                                  timeout=600)
+        except MoverError as exc:
+            raise ProvisioningError(f"cannot look for hard links to the moved files on "
+                                    f"the {endpoint.label} server: {exc}; nothing was "
+                                    f"deleted") from None
+        for record in output.split("\0"):
+            dev, ino, path = (record.split(" ", 2) + ["", ""])[:3]
+            if path and dev.isdigit() and ino.isdigit() and (int(dev), int(ino)) in keys:
+                found.append(path)
+    return found
+
+
+def _key(path: str) -> Optional[Tuple[int, int]]:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def parse_mountinfo(text: str) -> Set[str]:
     """Return the mount points listed in ``text`` (/proc/self/mountinfo: the fifth
     field of each line, with space, tab, newline and backslash octal-escaped)."""

@@ -242,6 +242,45 @@ def test_hard_linked_movie_group_from_an_ssh_source(qbt45_trio, sshd, tmp_root):
     hard_linked_movie_case(qbt45_trio, tmp_root, sshd)
 
 
+@pytest.mark.parametrize("over", ["local", "ssh"])
+def test_hard_linked_pack_and_its_cross_seed_move_as_a_group(qbt45_trio, sshd, tmp_root,
+                                                             over):
+    """A season pack and its cross-seed, the pack's folder rebuilt of hard links in
+    a folder of its own: found by the hard links below that folder (locally, or
+    by one find on the SSH server), moved as one group, both seeding on one
+    copy, nothing left at the source."""
+    src, dst = qbt45_trio.src, qbt45_trio.dst
+    ws = util.workspace(tmp_root)
+    top = ws.src_save / util.NASTY_DIR
+    torrents.make_content(top, {"e01.mkv": 2 * MiB + 1, "sub dir/e02 $(x).mkv": 1 * MiB},
+                          seed=ws.root.name)
+    data, ih = torrents.make_torrent(top, piece_size=65536)
+    cross_top = ws.root / "cross-seeds" / util.NASTY_DIR
+    for path in sorted(p for p in top.rglob("*") if p.is_file()):
+        link = cross_top / path.relative_to(top)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, link)
+    cross_data, cross = torrents.make_torrent(cross_top, piece_size=32768)
+    torrents.add_complete(src.client(), data, ws.src_save, category="move", tags=["tv"])
+    torrents.add_complete(src.client(), cross_data, cross_top.parent, category="move",
+                          tags=["cross"])
+    expected = util.digest_tree(ws.src_save)
+    util.write_config(ws, src, dst, mode="local")
+    if over == "ssh":
+        engine_config(ws, src, dst, sshd, "sftp-pull")
+    proc = util.run_hook(ws, ih)
+    util.assert_clean_run(proc)
+    assert cross in output(proc)
+    assert_seeding(ws, dst, ih, "move", ("tv",))
+    assert_seeding(ws, dst, cross, "move", ("cross",))
+    assert util.digest_tree(ws.dest) == expected
+    eventually(lambda: torrents.info(src.client(), ih) is None
+               and torrents.info(src.client(), cross) is None, timeout=15,
+               message="a member is still on the source")
+    assert not [p for p in ws.src_save.rglob("*") if p.is_file()]
+    assert not [p for p in cross_top.parent.rglob("*") if p.is_file()]
+
+
 def hard_linked_movie_case(qbt_trio, tmp_root, sshd=None) -> None:
     src, dst = qbt_trio.src, qbt_trio.dst
     ws = util.workspace(tmp_root)

@@ -89,8 +89,15 @@ def movie_pair(world: World, root, link=os.link):
     return a, b
 
 
+def pack_pair(world: World, root):
+    """A: a season pack in root/src; B: the same files, hard links in root/cross
+    (cross-seed's hard link mode for a folder)."""
+    return pair(world, root, nfo=False, b_save=root / "cross")
+
+
 def pair_of(layout: str):
-    return {"same-folder": pair, "hard-linked-elsewhere": movie_pair}[layout]
+    return {"same-folder": pair, "hard-linked-elsewhere": movie_pair,
+            "hard-linked-folder": pack_pair}[layout]
 
 
 class GroupGuard:
@@ -344,7 +351,8 @@ def clean_points(tmp_path, flavor, layout):
     return out
 
 
-@pytest.mark.parametrize("layout", ["same-folder", "hard-linked-elsewhere"])
+@pytest.mark.parametrize("layout", ["same-folder", "hard-linked-elsewhere",
+                                    "hard-linked-folder"])
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_crash_anywhere_in_a_group(tmp_path, flavor, layout):
     """kill -9 at every fault point of a group move, then a re-run of the other
@@ -597,21 +605,24 @@ def test_member_relocated_while_waiting_stays(tmp_path):
     assert "save path changed" in Journal(a.hash).record.group["staying"][b.hash]
 
 
+@pytest.mark.parametrize("layout", ["hard-linked-elsewhere", "hard-linked-folder"])
 @pytest.mark.parametrize("flavor", FLAVORS)
 def test_a_hard_linked_cross_seed_in_its_own_folder_moves_with_the_group(
-        tmp_path, monkeypatch, flavor):
-    """cross-seed's hard link mode: B holds A's one file by a hard link in its own
-    folder. It moves with A: the file is copied once, both are added at the
-    destination on that copy (the same relative path), verified and
-    seeding; both names are gone from the source."""
+        tmp_path, monkeypatch, flavor, layout):
+    """cross-seed's hard link mode: B holds A's files by hard links in its own
+    folder (one movie file, or a pack's folder). It moves with A: the files are
+    copied once, both are added at the destination on that copy (the same
+    relative paths), verified and seeding; both names are gone from the
+    source."""
     world = World(flavor)
     cfg = make_config(tmp_path)
-    a, b = movie_pair(world, tmp_path)
+    a, b = pair_of(layout)(world, tmp_path)
     transfers = count_transfers(monkeypatch)
     with GroupGuard(world, [a, b], [a, b]):
         result = run(world, cfg, a.hash)
     assert result.outcome is Outcome.MOVED, result.message
-    assert transfers == [(a.hash, 1)], "the data is copied once"
+    assert transfers == [(a.hash, 1 if layout == "hard-linked-elsewhere" else 3)], \
+        "the data is copied once"
     assert_seeding(world, a, "move", ("tv", "keep me"))
     assert_seeding(world, b, "move", ("cross",))
     assert world.src.t == {}
@@ -629,3 +640,16 @@ def test_a_symlinked_or_extended_cross_seed_in_its_own_folder_stays(tmp_path):
     assert b.hash in world.src.t and full_copy(b, b.src_save)
     assert "save path" in Journal(a.hash).record.group["staying"][b.hash]
 
+
+
+def test_a_hard_linked_pack_with_a_file_of_its_own_stays(tmp_path):
+    """B, in its own folder, has the pack's files as hard links plus an .nfo that
+    A does not have: that file would have to be copied from B's folder, so B
+    stays (whole), and A moves alone."""
+    world = World()
+    cfg = make_config(tmp_path)
+    a, b = pair(world, tmp_path, nfo=True, b_save=tmp_path / "cross")
+    result = run(world, cfg, a.hash)
+    assert result.outcome is Outcome.MOVED
+    assert b.hash in world.src.t and full_copy(b, b.src_save)
+    assert "a file of its own" in Journal(a.hash).record.group["staying"][b.hash]

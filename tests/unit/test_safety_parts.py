@@ -511,3 +511,28 @@ def kept_beside(ours: str, theirs: str) -> bool:
                     category="other", tags=(), size=1, amount_left=0)
     client = NS(files=lambda h: [NS(name=os.path.basename(theirs))])
     return ours in cleanup._shared(client, LocalEndpoint(), [ours], ours, [other])
+
+
+def test_hard_links_under_a_folder_found_alike_here_and_on_a_server(tmp_path):
+    """Other names of our files below other torrents' folders: the local walk and
+    the remote find command (run here) find the same, whatever the names."""
+    ours = tmp_path / "A" / "ep $(x).mkv"
+    ours.parent.mkdir()
+    ours.write_bytes(b"x" * 100)
+    other = tmp_path / "cross" / "-dash; 'q' \u00e9"
+    (other / "sub").mkdir(parents=True)
+    os.link(ours, other / "sub" / "renamed $(y).mkv")
+    (other / "plain.nfo").write_bytes(b"n")
+    (other / "link.mkv").symlink_to(ours)
+    st = ours.stat()
+    keys = {(st.st_dev, st.st_ino)}
+
+    class Server:
+        is_local, label = False, "source"
+
+        def run(self, argv, timeout):
+            return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    here = identity.hard_links_under(LocalEndpoint(), [str(tmp_path / "cross")], keys)
+    there = identity.hard_links_under(Server(), [str(tmp_path / "cross")], keys)
+    assert here == there == [str(other / "sub" / "renamed $(y).mkv")]
+    assert not (tmp_path / "pwned").exists()
