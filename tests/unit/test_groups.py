@@ -351,9 +351,9 @@ def clean_points(tmp_path, flavor, layout):
     return out
 
 
-@pytest.mark.parametrize("layout", ["same-folder", "hard-linked-elsewhere",
-                                    "hard-linked-folder"])
-@pytest.mark.parametrize("flavor", FLAVORS)
+@pytest.mark.parametrize("flavor, layout", [
+    ("4.5", "same-folder"), ("5", "same-folder"),
+    ("5", "hard-linked-elsewhere"), ("4.5", "hard-linked-folder")])   # make unit < 1 min
 def test_crash_anywhere_in_a_group(tmp_path, flavor, layout):
     """kill -9 at every fault point of a group move, then a re-run of the other
     member (or the same one), then a sweep: nothing lost at any instant, nobody
