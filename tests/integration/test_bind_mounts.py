@@ -12,6 +12,7 @@ import pytest
 
 KiB = 1024
 
+from tests.unit.conftest import state_dir  # noqa: F401 - autouse: journals in tmp_path
 from tests.unit.test_safety_parts import kept_beside
 
 
