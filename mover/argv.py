@@ -126,16 +126,14 @@ def identity_command(paths: List[str]) -> List[str]:
     return ["sh", "-c", IDENTITY_SCRIPT, "sh", *paths]
 
 
-def find_inodes_command(roots: List[str], inodes: List[int]) -> List[str]:
+def find_linked_command(roots: List[str]) -> List[str]:
     """Return argv listing, NUL-separated, "device inode path" of every regular file
-    at or below the absolute ``roots`` (links not followed) whose inode number
-    is one of ``inodes``."""
+    with more than one link at or below the absolute ``roots`` (links not
+    followed). The caller picks the inodes it wants: a list of them on the
+    command line could outgrow the kernel's limit on one argument."""
     if any(not root.startswith("/") for root in roots):
         raise ValueError("find roots must be absolute paths")
-    test: List[str] = []
-    for inode in inodes:
-        test += (["-o"] if test else []) + ["-inum", str(int(inode))]
-    return ["find", "-P", *roots, "-type", "f", "(", *test, ")", "-printf", "%D %i %p\\0"]
+    return ["find", "-P", *roots, "-type", "f", "-links", "+1", "-printf", "%D %i %p\\0"]
 
 
 def mountinfo_command() -> List[str]:

@@ -16,7 +16,8 @@ share a file with ours, found by
 - symlinks below other torrents' content folders that resolve to those
   (one filesystem scan, one command on an SSH server);
 - other names (hard links) of our files below those folders, looked for
-  only when one of our files has more than one link (one more command).
+  only when one of our files has more than one link (one more command);
+- mount points below those folders that are ours (a bind mount).
 Their files are then compared with ours by resolved path and device+inode.
 """
 
@@ -86,6 +87,11 @@ def _candidates(endpoint: Endpoint, top: str, ours: _Ours, others: List[Torrent]
     linked = {i.key for i in ours.files.values() if i.key and (i.nlink or 0) >= 2}
     if linked and roots:            # another name of one of our files, in their folder
         found += identity.hard_links_under(endpoint, roots, linked)
+    mounted = identity.mounted_under(endpoint, roots) if roots else []
+    if mounted:                     # ours (a file or a folder of it) mounted in theirs
+        mount_ids = {p: mapping.identity(i)
+                     for p, i in identity.identities(endpoint, mounted).items()}
+        found += [m for m in mounted if ours.reaches(mount_ids[m])]
     owners: Dict[str, List[str]] = {}
     for t in others:
         owners.setdefault(content[t.hash], []).append(t.hash)

@@ -192,8 +192,10 @@ def hard_links_under(endpoint, roots: Iterable[str],
                      keys: Set[Tuple[int, int]]) -> List[str]:
     """Return the regular files at or below the (absolute) ``roots`` on
     ``endpoint``'s host (links not followed) whose device and inode are one of
-    ``keys``: other names of those files. A folder that cannot be read is an
-    error (ProvisioningError), as in ``links_under``."""
+    ``keys``: other names of those files. A file mounted there is not seen
+    (its folder lists the file below the mount; ``mounted_under`` finds it).
+    A folder that cannot be read is an error (ProvisioningError), as in
+    ``links_under``."""
     roots = sorted({r for r in roots if r.startswith("/")})
     inodes = {ino for _, ino in keys}
     if not roots or not inodes:
@@ -206,8 +208,7 @@ def hard_links_under(endpoint, roots: Iterable[str],
         return [p for p in found if _key(p) in keys]
     for batch in _batches(roots):
         try:
-            output = endpoint.run(build.find_inodes_command(batch, sorted(inodes)),
-                                  timeout=600)
+            output = endpoint.run(build.find_linked_command(batch), timeout=600)
         except MoverError as exc:
             raise ProvisioningError(f"cannot look for hard links to the moved files on "
                                     f"the {endpoint.label} server: {exc}; nothing was "
@@ -217,6 +218,15 @@ def hard_links_under(endpoint, roots: Iterable[str],
             if path and dev.isdigit() and ino.isdigit() and (int(dev), int(ino)) in keys:
                 found.append(path)
     return found
+
+
+def mounted_under(endpoint, roots: Iterable[str]) -> List[str]:
+    """Return the mount points below the (absolute) ``roots`` on ``endpoint``'s host
+    (a file or folder bind-mounted into another torrent's folder); none when
+    the mount table cannot be read."""
+    prefixes = sorted({r.rstrip("/") + "/" for r in roots if r.startswith("/")})
+    return sorted(m for m in mount_points(endpoint) or ()
+                  if any(m.startswith(prefix) for prefix in prefixes))
 
 
 def _key(path: str) -> Optional[Tuple[int, int]]:

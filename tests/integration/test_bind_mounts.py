@@ -96,3 +96,53 @@ def test_a_cross_seed_in_a_bind_mount_of_our_folder(tmp_path, own_file):
         else:
             assert world.src.t == {} and no_files(save)
             assert full_copy(b, b.dest) and b.hash in world.dst.t
+
+
+def test_a_file_bind_mounted_into_another_torrents_folder_is_kept(tmp_path):
+    """Another torrent's folder holds our file through a file bind mount (its
+    folder lists the empty file below the mount, so no scan of it sees our
+    inode): the mount point is found in the mount table, and our file stays."""
+    from types import SimpleNamespace as NS
+    from mover import cleanup
+    from mover.endpoints.local import LocalEndpoint
+    from mover.qbit import Torrent
+    ours = tmp_path / "dl" / "Pack" / "a.mkv"
+    with_library_link(ours)
+    view = tmp_path / "xs" / "Pack" / "a.mkv"
+    view.parent.mkdir(parents=True)
+    view.write_bytes(b"")
+    other = Torrent(hash="b" * 40, name="Pack", save_path=str(tmp_path / "xs"),
+                    content_path=str(tmp_path / "xs" / "Pack"), state="uploading",
+                    progress=1.0, category="other", tags=(), size=1000, amount_left=0)
+    client = NS(files=lambda h: [NS(name="Pack/a.mkv")])
+    with bind(ours, view):
+        shared = cleanup._shared(client, LocalEndpoint(), [str(ours)], str(ours.parent),
+                                 [other])
+    assert shared == [str(ours)]
+
+
+def test_thousands_of_hard_linked_files_are_found_over_ssh(tmp_path, sshd):
+    """A discography with 10,000 files, each hard-linked (a *arr library) and
+    rebuilt in a cross-seed's folder: the server's scan finds every other name
+    (its command does not grow with the number of files)."""
+    from mover.endpoints import identity
+    from mover.endpoints.local import LocalEndpoint
+    from mover.endpoints.ssh import SshEndpoint
+    from tests.integration.test_segmented import server_of
+    ours, cross = tmp_path / "A", tmp_path / "cross" / "Pack"
+    ours.mkdir()
+    cross.mkdir(parents=True)
+    keys = set()
+    for index in range(10_000):
+        path = ours / f"track {index:05d}.flac"
+        path.write_bytes(b"x")
+        os.link(path, cross / path.name)
+        st = path.stat()
+        keys.add((st.st_dev, st.st_ino))
+    here = identity.hard_links_under(LocalEndpoint(), [str(cross)], keys)
+    endpoint = SshEndpoint(server_of(sshd))
+    try:
+        there = identity.hard_links_under(endpoint, [str(cross)], keys)
+    finally:
+        endpoint.close()
+    assert len(here) == 10_000 and sorted(there) == sorted(here)
