@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from mover import argv as build
 from mover.errors import MoverError, ProvisioningError
@@ -134,19 +134,22 @@ def identities(endpoint, paths: Iterable[str]) -> Dict[str, Identity]:
     return found
 
 
-def _walk_links(root: str, out: List[str]) -> None:
+def _walk(root: str, pick, what: str, out: List[str]) -> None:
+    """Add to ``out`` every entry at or below ``root`` that ``pick(entry)`` takes;
+    walk into the other folders (links not followed). Raise ProvisioningError
+    when a folder cannot be read: ``what`` (links, hard links) could hide there."""
     try:
         entries = list(os.scandir(root))
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise ProvisioningError(f"cannot read {root} to look for links to the moved "
+        raise ProvisioningError(f"cannot read {root} to look for {what} to the moved "
                                 f"files: {exc.strerror or exc}; nothing was deleted") from None
     for entry in entries:
-        if entry.is_symlink():
+        if pick(entry):
             out.append(entry.path)
         elif entry.is_dir(follow_symlinks=False):
-            _walk_links(entry.path, out)
+            _walk(entry.path, pick, what, out)
 
 
 def links_under(endpoint, roots: Iterable[str]) -> List[str]:
@@ -160,32 +163,23 @@ def links_under(endpoint, roots: Iterable[str]) -> List[str]:
             if os.path.islink(root):
                 found.append(root)
             elif os.path.isdir(root):
-                _walk_links(root, found)
+                _walk(root, lambda entry: entry.is_symlink(), "links", found)
         return found
+    return list(_found_on_server(endpoint, roots, build.find_links_command, "links"))
+
+
+def _found_on_server(endpoint, roots: List[str], command, what: str) -> Iterator[str]:
+    """Yield the NUL-separated records ``command(batch)`` prints on ``endpoint``'s
+    server for each batch of ``roots``. Raise ProvisioningError when it fails:
+    ``what`` (links, hard links) could hide there."""
     for batch in _batches(roots):
         try:
-            output = endpoint.run(build.find_links_command(batch), timeout=600)
+            output = endpoint.run(command(batch), timeout=600)
         except MoverError as exc:
-            raise ProvisioningError(f"cannot look for links to the moved files on the "
+            raise ProvisioningError(f"cannot look for {what} to the moved files on the "
                                     f"{endpoint.label} server: {exc}; nothing was "
                                     f"deleted") from None
-        found += [p for p in output.split("\0") if p]
-    return found
-
-
-def _walk_inodes(root: str, inodes: Set[int], out: List[str]) -> None:
-    try:
-        entries = list(os.scandir(root))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise ProvisioningError(f"cannot read {root} to look for hard links to the moved "
-                                f"files: {exc.strerror or exc}; nothing was deleted") from None
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            _walk_inodes(entry.path, inodes, out)
-        elif entry.inode() in inodes and entry.is_file(follow_symlinks=False):
-            out.append(entry.path)
+        yield from (record for record in output.split("\0") if record)
 
 
 def hard_links_under(endpoint, roots: Iterable[str],
@@ -204,19 +198,14 @@ def hard_links_under(endpoint, roots: Iterable[str],
     if endpoint.is_local:
         for root in roots:
             if os.path.isdir(root) and not os.path.islink(root):
-                _walk_inodes(root, inodes, found)
+                _walk(root, lambda entry: entry.inode() in inodes
+                      and entry.is_file(follow_symlinks=False), "hard links", found)
         return [p for p in found if _key(p) in keys]
-    for batch in _batches(roots):
-        try:
-            output = endpoint.run(build.find_linked_command(batch), timeout=600)
-        except MoverError as exc:
-            raise ProvisioningError(f"cannot look for hard links to the moved files on "
-                                    f"the {endpoint.label} server: {exc}; nothing was "
-                                    f"deleted") from None
-        for record in output.split("\0"):
-            dev, ino, path = (record.split(" ", 2) + ["", ""])[:3]
-            if path and dev.isdigit() and ino.isdigit() and (int(dev), int(ino)) in keys:
-                found.append(path)
+    for record in _found_on_server(endpoint, roots, build.find_linked_command,
+                                   "hard links"):
+        dev, ino, path = (record.split(" ", 2) + ["", ""])[:3]
+        if path and dev.isdigit() and ino.isdigit() and (int(dev), int(ino)) in keys:
+            found.append(path)
     return found
 
 

@@ -162,12 +162,19 @@ def test_cross_seed_through_symlinks_on_an_ssh_source(qbt45_trio, sshd, tmp_root
     cross_seed_case(qbt45_trio, tmp_root, "file-links", sshd=sshd)
 
 
-def cross_seed_case(qbt_trio, tmp_root, link: str, sshd=None) -> None:
+def source_for(qbt_trio, tmp_root, sshd=None):
+    """A workspace and local_source's torrent; over SSH (a pull) with ``sshd``.
+    Return (ws, src, ih, top, expected)."""
     src, dst = qbt_trio.src, qbt_trio.dst
     ws = util.workspace(tmp_root)
-    ih, top, expected, files = local_source(ws, src, dst)
+    ih, top, expected, _ = local_source(ws, src, dst)
     if sshd is not None:
         engine_config(ws, src, dst, sshd, "sftp-pull")
+    return ws, src, ih, top, expected
+
+
+def cross_seed_case(qbt_trio, tmp_root, link: str, sshd=None) -> None:
+    ws, src, ih, top, expected = source_for(qbt_trio, tmp_root, sshd)
     shared = [top / "big.bin", top / "sub dir" / "it's; a \"test\" `x`.nfo"]
     only_mine = top / "sub dir" / "deeper" / "\u00fcn\u00ef c\u00f8d\u00e9 \u2713.srt"
     if link == "file-links":
@@ -249,7 +256,6 @@ def test_hard_linked_pack_and_its_cross_seed_move_as_a_group(qbt45_trio, sshd, t
     a folder of its own: found by the hard links below that folder (locally, or
     by one find on the SSH server), moved as one group, both seeding on one
     copy, nothing left at the source."""
-    src, dst = qbt45_trio.src, qbt45_trio.dst
     ws = util.workspace(tmp_root)
     top = ws.src_save / util.NASTY_DIR
     torrents.make_content(top, {"e01.mkv": 2 * MiB + 1, "sub dir/e02 $(x).mkv": 1 * MiB},
@@ -261,28 +267,37 @@ def test_hard_linked_pack_and_its_cross_seed_move_as_a_group(qbt45_trio, sshd, t
         link.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, link)
     cross_data, cross = torrents.make_torrent(cross_top, piece_size=32768)
-    torrents.add_complete(src.client(), data, ws.src_save, category="move", tags=["tv"])
-    torrents.add_complete(src.client(), cross_data, cross_top.parent, category="move",
-                          tags=["cross"])
-    expected = util.digest_tree(ws.src_save)
-    util.write_config(ws, src, dst, mode="local")
-    if over == "ssh":
-        engine_config(ws, src, dst, sshd, "sftp-pull")
-    proc = util.run_hook(ws, ih)
-    util.assert_clean_run(proc)
-    assert cross in output(proc)
-    assert_seeding(ws, dst, ih, "move", ("tv",))
-    assert_seeding(ws, dst, cross, "move", ("cross",))
-    assert util.digest_tree(ws.dest) == expected
-    eventually(lambda: torrents.info(src.client(), ih) is None
-               and torrents.info(src.client(), cross) is None, timeout=15,
-               message="a member is still on the source")
+    move_linked_pair(ws, qbt45_trio, (data, ih, ws.src_save), (cross_data, cross,
+                                                                cross_top.parent),
+                     sshd if over == "ssh" else None)
     assert not [p for p in ws.src_save.rglob("*") if p.is_file()]
     assert not [p for p in cross_top.parent.rglob("*") if p.is_file()]
 
 
-def hard_linked_movie_case(qbt_trio, tmp_root, sshd=None) -> None:
+def move_linked_pair(ws, qbt_trio, first, second, sshd=None) -> None:
+    """Add ``first`` (torrent bytes, hash, save path; tag tv) and its hard-linked
+    cross-seed ``second`` (tag cross) complete, both in category move; run the
+    hook of the first (over SSH, a pull, with ``sshd``): both seed at the
+    destination on one copy, both leave the source."""
     src, dst = qbt_trio.src, qbt_trio.dst
+    for (data, _, save), tag in ((first, "tv"), (second, "cross")):
+        torrents.add_complete(src.client(), data, save, category="move", tags=[tag])
+    expected = util.digest_tree(ws.src_save)
+    util.write_config(ws, src, dst, mode="local")
+    if sshd is not None:
+        engine_config(ws, src, dst, sshd, "sftp-pull")
+    proc = util.run_hook(ws, first[1])
+    util.assert_clean_run(proc)
+    assert second[1] in output(proc)
+    assert_seeding(ws, dst, first[1], "move", ("tv",))
+    assert_seeding(ws, dst, second[1], "move", ("cross",))
+    assert util.digest_tree(ws.dest) == expected
+    eventually(lambda: all(torrents.info(src.client(), h) is None
+                           for h in (first[1], second[1])), timeout=15,
+               message="a member is still on the source")
+
+
+def hard_linked_movie_case(qbt_trio, tmp_root, sshd=None) -> None:
     ws = util.workspace(tmp_root)
     movie = ws.src_save / "Movie (2024) $(x).mkv"
     movie.write_bytes(os.urandom(3 * MiB + 5))
@@ -291,22 +306,8 @@ def hard_linked_movie_case(qbt_trio, tmp_root, sshd=None) -> None:
     alias.parent.mkdir()
     os.link(movie, alias)
     cross_data, cross = torrents.make_torrent(alias, piece_size=32768)
-    torrents.add_complete(src.client(), data, ws.src_save, category="move", tags=["film"])
-    torrents.add_complete(src.client(), cross_data, alias.parent, category="move",
-                          tags=["cross"])
-    expected = util.digest_tree(ws.src_save)
-    util.write_config(ws, src, dst, mode="local")
-    if sshd is not None:
-        engine_config(ws, src, dst, sshd, "sftp-pull")
-    proc = util.run_hook(ws, ih)
-    util.assert_clean_run(proc)
-    assert cross in output(proc)
-    assert_seeding(ws, dst, ih, "move", ("film",))
-    assert_seeding(ws, dst, cross, "move", ("cross",))
-    assert util.digest_tree(ws.dest) == expected
-    eventually(lambda: torrents.info(src.client(), ih) is None
-               and torrents.info(src.client(), cross) is None, timeout=15,
-               message="a member is still on the source")
+    move_linked_pair(ws, qbt_trio, (data, ih, ws.src_save), (cross_data, cross,
+                                                              alias.parent), sshd)
     assert not movie.exists() and not alias.exists()
     again = util.run_hook(ws, cross)
     util.assert_clean_run(again)
@@ -314,11 +315,7 @@ def hard_linked_movie_case(qbt_trio, tmp_root, sshd=None) -> None:
 
 
 def single_file_cross_seed_case(qbt_trio, tmp_root, how: str, sshd=None) -> None:
-    src, dst = qbt_trio.src, qbt_trio.dst
-    ws = util.workspace(tmp_root)
-    ih, top, expected, files = local_source(ws, src, dst)
-    if sshd is not None:
-        engine_config(ws, src, dst, sshd, "sftp-pull")
+    ws, src, ih, top, expected = source_for(qbt_trio, tmp_root, sshd)
     big = top / "big.bin"
     alias = ws.root / "cross-seeds" / "big.bin"
     alias.parent.mkdir()
