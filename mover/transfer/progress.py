@@ -50,9 +50,9 @@ class Progress:
         """Sleep ``ahead`` seconds for the bandwidth limit, in slices of at most a
         second, each a sign of life: a wait of our own making is no stall."""
         ends = time.monotonic() + ahead
-        while ends - time.monotonic() > 0:
+        while (left := ends - time.monotonic()) > 0:
             self.alive()
-            time.sleep(min(ends - time.monotonic(), HOLD_SLICE))
+            time.sleep(min(left, HOLD_SLICE))
 
     def skip(self, count: int) -> None:
         """Record ``count`` bytes that were already in place (no bandwidth wait)."""
