@@ -27,10 +27,12 @@ def partial_path(path: str) -> str:
 
 
 class _Lanes:
-    """One (source, destination) lane pair per worker thread, closed together."""
+    """One (source, destination) lane pair per worker thread, closed together.
+    Every byte a lane hears (a write's acknowledgement too) is a sign of life
+    for ``progress``'s watchdog."""
 
-    def __init__(self, job: Job):
-        self.job, self.local = job, threading.local()
+    def __init__(self, job: Job, progress: Progress):
+        self.job, self.progress, self.local = job, progress, threading.local()
         self.opened: List = []
         self.lock = threading.Lock()
 
@@ -44,6 +46,8 @@ class _Lanes:
                 src.close()
                 raise
             pair = self.local.pair = (src, dst)
+            for lane in pair:
+                lane.listen(self.progress.alive)
             with self.lock:
                 self.opened += pair
         return pair
@@ -61,7 +65,7 @@ def copy_one(job: Job, rel: str, size: int, progress: Progress, lanes=None) -> N
     Raise TransferError if the copy ends with the wrong size.
     """
     own = lanes is None
-    lanes = lanes or _Lanes(job)
+    lanes = lanes or _Lanes(job, progress)
     try:
         _copy_one(job, rel, size, progress, *lanes.get())
     finally:
@@ -83,8 +87,6 @@ def _copy_one(job: Job, rel: str, size: int, progress: Progress, src_lane, dst_l
     if partial.written_in_ranges(job.dst, dst, size):
         offset = 0          # holes may lie below its size: start over
     progress.skip(offset)
-    for lane in (src_lane, dst_lane):
-        lane.listen(progress.alive)     # an acknowledged write is a sign of life too
     try:
         with src_lane.open_reader(src, size, within=job.src_root) as reader, \
                 partial.writer(dst_lane, job.dst, tmp, size, resume=offset > 0) as writer:
@@ -109,7 +111,7 @@ def stream_job(job: Job, progress: Progress) -> None:
     """Copy every item of ``job``, largest first, ``job.workers`` at a time."""
     items: Tuple = tuple(sorted(job.items, key=lambda item: -item[1]))
     job.dst.makedirs(job.dst_root)
-    lanes = _Lanes(job)
+    lanes = _Lanes(job, progress)
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=job.workers) as pool:
             futures = [pool.submit(copy_one, job, rel, size, progress, lanes)
