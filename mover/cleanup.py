@@ -80,18 +80,15 @@ def _candidates(endpoint: Endpoint, top: str, ours: _Ours, others: List[Torrent]
               if _nested(content[t.hash], top) or ours.reaches(ids[content[t.hash]])}
     roots = {content[t.hash]: t for t in others if t.hash not in picked
              and ids[content[t.hash]].is_dir and not ids[content[t.hash]].is_link}
-    links = identity.links_under(endpoint, roots)
-    link_ids = {p: mapping.identity(i)
-                for p, i in identity.identities(endpoint, links).items()} if links else {}
-    found = [link for link in links if ours.reaches(link_ids[link])]
+    # symlinks, and mount points (ours bind-mounted in theirs), that reach ours
+    reaching = identity.links_under(endpoint, roots) + \
+        (identity.mounted_under(endpoint, roots) if roots else [])
+    reaching_ids = {p: mapping.identity(i) for p, i in
+                    identity.identities(endpoint, reaching).items()} if reaching else {}
+    found = [path for path in reaching if ours.reaches(reaching_ids[path])]
     linked = {i.key for i in ours.files.values() if i.key and (i.nlink or 0) >= 2}
     if linked and roots:            # another name of one of our files, in their folder
         found += identity.hard_links_under(endpoint, roots, linked)
-    mounted = identity.mounted_under(endpoint, roots) if roots else []
-    if mounted:                     # ours (a file or a folder of it) mounted in theirs
-        mount_ids = {p: mapping.identity(i)
-                     for p, i in identity.identities(endpoint, mounted).items()}
-        found += [m for m in mounted if ours.reaches(mount_ids[m])]
     owners: Dict[str, List[str]] = {}
     for t in others:
         owners.setdefault(content[t.hash], []).append(t.hash)
